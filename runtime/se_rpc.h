@@ -105,7 +105,8 @@ void se_server_destroy(se_server *s);
 
 /* ---- server calls (inside handlers) -------------------------------------
  * A handler runs on a server thread with the decoded request, which stays
- * valid until the call completes. It must complete the call exactly once:
+ * valid until the call completes (unary and server streaming; for client and
+ * bidi streams each received message is valid only during that invocation). It must complete the call exactly once:
  * unary: se_call_reply or se_call_fail; streams: any number of se_call_send,
  * then se_call_finish. It may do so before returning or later from any
  * thread (an asynchronous handler). */
@@ -143,7 +144,8 @@ typedef struct se_channel se_channel;
 se_channel *se_channel_get(const char *target);
 
 /* Blocking unary call. Retries idempotent methods on UNAVAILABLE with
- * exponential backoff and jitter, within the deadline (SE_RPC_RETRIES).
+ * exponential backoff and jitter, within the deadline (SE_RPC_RETRIES is the
+ * total number of attempts).
  * Returns 0 and sets *resp (yours) on OK; otherwise -1, *resp NULL, and
  * `st` (never NULL) says why. */
 int se_rpc_unary(se_channel *ch, const se_method_desc *m,

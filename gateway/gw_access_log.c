@@ -1,0 +1,55 @@
+/* gw_access_log.c - the access log as an h2o logger (called at request
+ * disposal on the loop thread). */
+#include "gw_access_log.h"
+
+#include <sys/time.h>
+
+#include "se_config.h"
+#include "se_log.h"
+
+static double ms_between(const struct timeval *a, const struct timeval *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_usec - a->tv_usec) / 1e3;
+}
+
+static void copy_iov(char *buf, size_t cap, h2o_iovec_t v)
+{
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    memcpy(buf, v.base != NULL ? v.base : "", n);
+    buf[n] = '\0';
+}
+
+/* The X-Request-Id the gateway put on the response ("" if none). */
+static void response_request_id(h2o_req_t *req, char *buf, size_t cap)
+{
+    ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
+    copy_iov(buf, cap, i >= 0 ? req->res.headers.entries[i].value : h2o_iovec_init("", 0));
+}
+
+static void log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    (void)self;
+    char method[32], path[512], rid[80], esc_method[64], esc_path[1024], esc_rid[160];
+    copy_iov(method, sizeof method, req->input.method);
+    copy_iov(path, sizeof path, req->input.path);
+    response_request_id(req, rid, sizeof rid);
+    struct timeval end = req->timestamps.response_end_at;
+    if (h2o_timeval_is_null(&end))
+        gettimeofday(&end, NULL);
+    int version = req->version;
+    se_log_fields(SE_LOG_INFO, "http_access",
+                  "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,"
+                  "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"protocol\":\"HTTP/%d.%d\"",
+                  se_json_escape(esc_method, sizeof esc_method, method),
+                  se_json_escape(esc_path, sizeof esc_path, path), req->res.status,
+                  req->bytes_sent, ms_between(&req->timestamps.request_begin_at, &end),
+                  se_json_escape(esc_rid, sizeof esc_rid, rid), version >> 8, version & 0xff);
+}
+
+void gw_access_log_register(h2o_pathconf_t *pathconf)
+{
+    if (!se_env_bool("SE_GATEWAY_ACCESS_LOG", 1))
+        return;
+    h2o_logger_t *logger = h2o_create_logger(pathconf, sizeof *logger);
+    logger->log_access = log_access;
+}

@@ -1,0 +1,16 @@
+/* gw_access_log.h - one JSON log line per HTTP request:
+ *   {"event":"http_access","method":"GET","path":"/healthz","status":200,
+ *    "bytes":15,"duration_ms":0.081,"request_id":"...","protocol":"HTTP/2",...}
+ * Written when h2o disposes the request, i.e. after the response was sent
+ * (or the client went away: then status is what was prepared, often 0).
+ * SE_GATEWAY_ACCESS_LOG=false turns it off.
+ */
+#ifndef GW_ACCESS_LOG_H
+#define GW_ACCESS_LOG_H
+
+#include <h2o.h>
+
+/* Registers the logger on `pathconf`. THREAD: main, before the loops start. */
+void gw_access_log_register(h2o_pathconf_t *pathconf);
+
+#endif

@@ -1,0 +1,432 @@
+#!/usr/bin/python3
+"""End-to-end test of se-gateway and the component binaries.
+
+Starts se-menu, se-order, se-logistics and se-payment-gateway on ports the OS
+picks (listen address port 0; the port is read back from each process's
+"listening" log line), then se-gateway the same way with
+SE_<NAME>_TARGET pointing at them, and checks real HTTP/1.1 and HTTP/2
+responses. Also starts the two placeholder workers against a Redis that is
+down and one that is up.
+
+Run: SE_BUILD_DIR=<cmake build dir> /usr/bin/python3 tests/e2e/test_gateway.py
+(ctest sets SE_BUILD_DIR; see gateway/CMakeLists.txt). Needs nghttp and
+h2load (nghttp2-client); redis-server for the worker check (skipped if absent).
+Prints "N passed, N failed" and exits non-zero on any failure.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+BUILD = os.environ.get("SE_BUILD_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+SERVICES = {  # binary -> config name
+    "se-menu": "MENU",
+    "se-order": "ORDER",
+    "se-logistics": "LOGISTICS",
+    "se-payment-gateway": "PAYMENT_GATEWAY",
+}
+EXIT_EVENTS = ("service_exit", "gateway_exit", "worker_exit", "service_start_failed")
+BACKEND_NAMES = {"MENU": "menu", "ORDER": "order", "LOGISTICS": "logistics",
+                 "PAYMENT_GATEWAY": "payment_gateway"}
+
+
+def find_binary(name):
+    for root, _dirs, files in os.walk(BUILD):
+        if name in files and os.access(os.path.join(root, name), os.X_OK):
+            return os.path.join(root, name)
+    raise RuntimeError("binary %s not found under %s (set SE_BUILD_DIR)" % (name, BUILD))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Proc:
+    """A component process whose JSON log lines go to a file."""
+
+    def __init__(self, tmp, binary, env, tag=None):
+        self.name = tag or binary
+        self.log_path = os.path.join(tmp, self.name + ".log")
+        full_env = dict(os.environ)
+        full_env.update(env)
+        full_env.setdefault("SE_LOG_LEVEL", "info")
+        self.log = open(self.log_path, "wb")
+        self.p = subprocess.Popen([find_binary(binary)], stdout=self.log,
+                                  stderr=subprocess.STDOUT, env=full_env)
+        self.port = None
+
+    def lines(self):
+        out = []
+        with open(self.log_path, "rb") as f:
+            for raw in f:
+                try:
+                    out.append(json.loads(raw))
+                except ValueError:
+                    out.append({"raw": raw.decode(errors="replace")})
+        return out
+
+    def wait_event(self, event, timeout=15.0, pred=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines():
+                if line.get("event") == event and (pred is None or pred(line)):
+                    return line
+            if self.p.poll() is not None and event not in EXIT_EVENTS:
+                break
+            time.sleep(0.05)
+        raise AssertionError("%s: no %r log line (exit=%s); log:\n%s" % (
+            self.name, event, self.p.poll(), open(self.log_path).read()[-3000:]))
+
+    def wait_listening(self):
+        self.port = int(self.wait_event("listening")["port"])
+        return self.port
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, returns the exit code (SIGKILL after timeout)."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                raise AssertionError("%s did not stop within %.0fs" % (self.name, timeout))
+        return self.p.returncode
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.log.close()
+
+
+class Env:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="se-e2e-")
+        self.procs = []
+        self.services = {}
+        self.gateway = None
+
+    def start(self, binary, env, tag=None):
+        p = Proc(self.tmp, binary, env, tag)
+        self.procs.append(p)
+        return p
+
+    def start_service(self, binary, port=0):
+        cfg = SERVICES[binary]
+        p = self.start(binary, {"SE_%s_ADDR" % cfg: "127.0.0.1:%d" % port},
+                       tag="%s-%d" % (binary, len(self.procs)))
+        p.wait_listening()
+        self.services[cfg] = p
+        return p
+
+    def start_gateway(self):
+        env = {"SE_GATEWAY_ADDR": "127.0.0.1:0", "SE_GATEWAY_THREADS": "2",
+               "SE_GATEWAY_READYZ_TIMEOUT_MS": "2000"}
+        for cfg, p in self.services.items():
+            env["SE_%s_TARGET" % cfg] = "127.0.0.1:%d" % p.port
+        self.gateway = self.start("se-gateway", env)
+        self.gateway.wait_listening()
+
+    def close(self):
+        for p in self.procs:
+            p.kill()
+        if os.environ.get("SE_E2E_KEEP"):
+            print("logs kept in", self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def get(env, path, headers=None, method="GET", conn=None):
+    c = conn or http.client.HTTPConnection("127.0.0.1", env.gateway.port, timeout=10)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    if conn is None:
+        c.close()
+    return r, body
+
+
+def poll_readyz(env, want_status, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        r, body = get(env, "/readyz")
+        if r.status == want_status or time.monotonic() > deadline:
+            return r, json.loads(body)
+        time.sleep(0.1)
+
+
+# ---- tests (run in order; later ones change the running system) -------------
+
+def test_healthz(env):
+    r, body = get(env, "/healthz")
+    assert r.status == 200, r.status
+    assert json.loads(body) == {"status": "ok"}, body
+    assert r.getheader("Content-Length") == str(len(body)), r.getheaders()
+    assert r.getheader("Content-Type") == "application/json"
+
+
+def test_readyz_all_serving(env):
+    r, doc = poll_readyz(env, 200)
+    assert r.status == 200, (r.status, doc)
+    assert doc["status"] == "ready", doc
+    states = {b["name"]: b["state"] for b in doc["backends"]}
+    assert states == {n: "SERVING" for n in BACKEND_NAMES.values()}, states
+    assert r.getheader("Content-Length") is not None
+
+
+def test_unknown_path_404(env):
+    r, body = get(env, "/x")
+    assert r.status == 404, r.status
+    assert json.loads(body) == {"error": {"code": 404, "status": "NOT_FOUND",
+                                          "message": "no route for GET /x",
+                                          "details": []}}, body
+    assert r.getheader("Content-Length") == str(len(body))
+    r, body = get(env, "/healthz", method="POST")
+    assert r.status == 404 and json.loads(body)["error"]["message"] == \
+        "no route for POST /healthz", body
+
+
+def test_request_id(env):
+    r, _ = get(env, "/healthz", {"X-Request-Id": "e2e-abc-123"})
+    assert r.getheader("X-Request-Id") == "e2e-abc-123", r.getheaders()
+    r1, _ = get(env, "/healthz")
+    r2, _ = get(env, "/x")
+    a, b = r1.getheader("X-Request-Id"), r2.getheader("X-Request-Id")
+    assert a and b and a != b, (a, b)
+    assert len(a) == 32 and all(c in "0123456789abcdef" for c in a), a
+    r, _ = get(env, "/healthz", {"X-Request-Id": "bad id with spaces"})
+    assert r.getheader("X-Request-Id") != "bad id with spaces"
+
+
+def test_access_log(env):
+    get(env, "/healthz?probe=1", {"X-Request-Id": "e2e-log-1"})
+    line = env.gateway.wait_event(
+        "http_access", 5, lambda l: l.get("request_id") == "e2e-log-1")
+    assert line["method"] == "GET" and line["path"] == "/healthz?probe=1", line
+    assert line["status"] == 200 and line["bytes"] > 0, line
+    assert isinstance(line["duration_ms"], (int, float)), line
+
+
+def test_keep_alive(env):
+    c = http.client.HTTPConnection("127.0.0.1", env.gateway.port, timeout=10)
+    c.connect()
+    local = c.sock.getsockname()
+    for path in ("/healthz", "/x", "/readyz", "/healthz"):
+        r, _ = get(env, path, conn=c)
+        assert r.status in (200, 404), r.status
+        assert c.sock is not None and c.sock.getsockname() == local, "connection was not reused"
+    c.close()
+
+
+def test_http2_prior_knowledge(env):
+    url = "http://127.0.0.1:%d/healthz" % env.gateway.port
+    out = subprocess.run(["nghttp", "-nv", url], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert ":status: 200" in out.stdout, out.stdout
+    assert "x-request-id:" in out.stdout and "content-length: 15" in out.stdout, out.stdout
+    out = subprocess.run(["h2load", "-n", "200", "-c", "4", "-m", "10", url],
+                         capture_output=True, text=True, timeout=60)
+    assert "200 succeeded, 0 failed" in out.stdout and "200 2xx" in out.stdout, out.stdout
+    print("    h2load /healthz:", [l.strip() for l in out.stdout.splitlines()
+                                    if l.startswith("finished in")][0])
+
+
+def test_100_concurrent_readyz(env):
+    # HTTP/2: 100 streams in flight at once over 10 connections
+    url = "http://127.0.0.1:%d/readyz" % env.gateway.port
+    out = subprocess.run(["h2load", "-n", "100", "-c", "10", "-m", "10", url],
+                         capture_output=True, text=True, timeout=60)
+    assert "100 succeeded, 0 failed" in out.stdout and "100 2xx" in out.stdout, out.stdout
+    # HTTP/1.1: 100 connections at once, each body checked
+    results, barrier = [], threading.Barrier(100)
+
+    def one():
+        c = http.client.HTTPConnection("127.0.0.1", env.gateway.port, timeout=30)
+        c.connect()
+        barrier.wait()
+        try:
+            r, body = get(env, "/readyz", conn=c)
+            results.append((r.status, json.loads(body)["status"]))
+        except Exception as e:  # noqa: BLE001 - recorded and asserted below
+            results.append(("error", repr(e)))
+        c.close()
+    threads = [threading.Thread(target=one) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results.count((200, "ready")) == 100, results
+
+
+def test_client_leaves_while_readyz_pending(env):
+    """A backend that accepts but never answers: /readyz waits for the check's
+    deadline; clients that hang up meanwhile must not crash or leak the
+    gateway, and the answer names the silent backend."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    targets = {"SE_%s_TARGET" % cfg: "127.0.0.1:%d" % p.port for cfg, p in env.services.items()}
+    targets["SE_MENU_TARGET"] = "127.0.0.1:%d" % silent.getsockname()[1]
+    targets.update({"SE_GATEWAY_ADDR": "127.0.0.1:0", "SE_GATEWAY_READYZ_TIMEOUT_MS": "700",
+                    "SE_LOG_LEVEL": "debug"})
+    gw = env.start("se-gateway", targets, tag="se-gateway-silent-backend")
+    try:
+        port = gw.wait_listening()
+        for _ in range(20):  # HTTP/1.1: ask and hang up at once
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.close()
+        # HTTP/2: nghttp gives up after 0.2 s (the stream is reset while the
+        # check is still pending, so the request is disposed first)
+        url = "http://127.0.0.1:%d/readyz" % port
+        out = subprocess.run(["nghttp", "-n", "-t", "200ms", url],
+                             capture_output=True, text=True, timeout=20)
+        assert "Timeout" in out.stdout + out.stderr, out.stdout + out.stderr
+        gw.wait_event("readyz_client_gone", 5)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/readyz")
+        r = c.getresponse()
+        doc = json.loads(r.read())
+        assert r.status == 503, (r.status, doc)
+        states = {d["name"]: d["state"] for d in doc["error"]["details"]}
+        assert states["menu"] == "DEADLINE_EXCEEDED", states
+        t0 = time.monotonic()
+        assert gw.stop() == 0
+        assert time.monotonic() - t0 < 5
+    finally:
+        silent.close()
+
+
+def test_port_taken_fails(env):
+    p = env.start("se-menu", {"SE_MENU_ADDR": "127.0.0.1:%d" % env.services["MENU"].port},
+                  tag="se-menu-clash")
+    try:
+        code = p.p.wait(15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("a second se-menu on a taken port kept running")
+    assert code != 0, code
+    p.wait_event("service_start_failed", 1)
+
+
+def test_gateway_port_taken_fails(env):
+    p = env.start("se-gateway", {"SE_GATEWAY_ADDR": "127.0.0.1:%d" % env.gateway.port},
+                  tag="se-gateway-clash")
+    try:
+        code = p.p.wait(15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("a second se-gateway on a taken port kept running")
+    assert code != 0, code
+    p.wait_event("gateway_listen_failed", 1)
+
+
+def test_backend_down_503(env):
+    order = env.services["ORDER"]
+    code = order.stop()
+    assert code == 0, "se-order exit code %s" % code
+    order.wait_event("service_exit", 1)
+    r, doc = poll_readyz(env, 503, timeout=10)
+    assert r.status == 503, (r.status, doc)
+    err = doc["error"]
+    assert err["code"] == 503 and err["status"] == "UNAVAILABLE", err
+    assert "order" in err["message"], err
+    states = {d["name"]: d["state"] for d in err["details"]}
+    assert states["order"] != "SERVING", states
+    assert all(states[n] == "SERVING" for n in ("menu", "logistics", "payment_gateway")), states
+
+
+def test_backend_back_200(env):
+    env.start_service("se-order", port=env.services["ORDER"].port)
+    r, doc = poll_readyz(env, 200, timeout=30)
+    assert r.status == 200, (r.status, doc)
+
+
+def test_workers(env):
+    dead = free_port()
+    for binary in ("se-payment-worker", "se-location-worker"):
+        w = env.start(binary, {"SE_REDIS_URL": "redis://127.0.0.1:%d/0" % dead},
+                      tag=binary + "-noredis")
+        w.wait_event("redis_unavailable", 15)
+        t0 = time.monotonic()
+        assert w.stop() == 0
+        assert time.monotonic() - t0 < 5, "worker took too long to stop"
+    redis = shutil.which("redis-server")
+    if not redis:
+        print("    (redis-server not installed: connected case skipped)")
+        return
+    port = free_port()
+    rp = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--dir", env.tmp],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for binary in ("se-payment-worker", "se-location-worker"):
+            w = env.start(binary, {"SE_REDIS_URL": "redis://127.0.0.1:%d/0" % port},
+                          tag=binary + "-redis")
+            line = w.wait_event("worker_idle", 15)
+            assert "PLACEHOLDER" in line["msg"], line
+            assert w.stop() == 0
+    finally:
+        rp.terminate()
+        rp.wait(10)
+
+
+def test_gateway_stops_cleanly(env):
+    code = env.gateway.stop()
+    assert code == 0, code
+    env.gateway.wait_event("gateway_exit", 1)
+    for cfg, p in env.services.items():
+        if p.p.poll() is None:
+            assert p.stop() == 0, "%s exit code" % cfg
+
+
+TESTS = [test_healthz, test_readyz_all_serving, test_unknown_path_404, test_request_id,
+         test_access_log, test_keep_alive, test_http2_prior_knowledge,
+         test_100_concurrent_readyz, test_client_leaves_while_readyz_pending,
+         test_port_taken_fails, test_gateway_port_taken_fails,
+         test_backend_down_503,
+         test_backend_back_200, test_workers, test_gateway_stops_cleanly]
+
+
+def main():
+    env = Env()
+    passed = failed = 0
+    try:
+        for binary in SERVICES:
+            env.start_service(binary)
+        env.start_gateway()
+        print("gateway on port %d" % env.gateway.port)
+        for t in TESTS:
+            t0 = time.monotonic()
+            try:
+                t(env)
+                passed += 1
+                print("PASS %s (%.2fs)" % (t.__name__, time.monotonic() - t0))
+            except Exception:  # noqa: BLE001 - reported per test
+                failed += 1
+                print("FAIL %s\n%s" % (t.__name__, traceback.format_exc()))
+    except Exception:  # noqa: BLE001 - set-up failure
+        failed += 1
+        print("FAIL setup\n%s" % traceback.format_exc())
+    finally:
+        env.close()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
