@@ -12,23 +12,22 @@
  *   transactions.
  * - Server notices (and the FATAL text of a dying session) go to se_log, not
  *   to stderr.
- * - The pool is a fixed array and a stack of free connections under one
- *   mutex; waiters sleep on a condition variable (CLOCK_MONOTONIC).
+ * - The pool is an se_pool (se_pool.h) of se_pg_conn; releasing a connection
+ *   rolls back a transaction left open, so the next user starts clean.
  */
 #include "se_pg.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "se_config.h"
 #include "se_log.h"
+#include "se_pool.h"
 
 #define SE_PG_CONNECT_TIMEOUT_S "5"
 /* Advisory lock key for migrations: "SEMIGRAT" as a big-endian int64. */
@@ -56,13 +55,6 @@ static char *xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     return memcpy(xmalloc(n), s, n);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -163,15 +155,11 @@ static PGconn *connect_once(const char *url)
     return pg;
 }
 
-/* Backoff between connection attempts: about 1.5 s in all. */
-static const int backoff_ms[] = {0, 50, 100, 200, 400, 800};
-#define N_ATTEMPTS (int)(sizeof backoff_ms / sizeof backoff_ms[0])
-
 se_pg_conn *se_pg_conn_create(const char *url, se_pg_err *err)
 {
     PGconn *pg = NULL;
-    for (int i = 0; i < N_ATTEMPTS; i++) {
-        sleep_ms(backoff_ms[i]);
+    for (int i = 0; i < SE_CONNECT_ATTEMPTS; i++) {
+        se_connect_backoff(i); /* about 1.5 s in all */
         PQfinish(pg);
         pg = connect_once(url);
         if (PQstatus(pg) == CONNECTION_OK)
@@ -230,8 +218,8 @@ int se_pg_conn_ensure(se_pg_conn *c, se_pg_err *err)
     if (!went_away(c))
         return 0;
     se_log_warn("pg_reconnecting", "connection lost: %s", PQerrorMessage(c->pg));
-    for (int i = 0; i < N_ATTEMPTS; i++) {
-        sleep_ms(backoff_ms[i]);
+    for (int i = 0; i < SE_CONNECT_ATTEMPTS; i++) {
+        se_connect_backoff(i); /* about 1.5 s in all */
         PQreset(c->pg);
         if (PQstatus(c->pg) == CONNECTION_OK) {
             c->fatal_seen = 0;
@@ -351,7 +339,7 @@ int se_pg_tx(se_pg_conn *c, int flags, se_pg_tx_fn fn, void *arg, se_pg_err *err
         if (!retryable(&e, committing) || i + 1 == tries)
             break;
         se_log_warn("pg_tx_retry", "attempt %d failed with %s; retrying", i + 1, e.sqlstate);
-        sleep_ms(5 << i);
+        se_sleep_ms(5 << i);
     }
     if (err != NULL)
         *err = e;
@@ -361,13 +349,24 @@ int se_pg_tx(se_pg_conn *c, int flags, se_pg_tx_fn fn, void *arg, se_pg_err *err
 /* ---- pool --------------------------------------------------------------- */
 
 struct se_pg_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* signalled when a connection is released */
-    int size;
-    int n_free;
-    se_pg_conn **all;  /* size entries, owned */
-    se_pg_conn **free; /* stack of n_free available connections */
+    se_pool *conns; /* of se_pg_conn */
 };
+
+typedef struct open_arg {
+    const char *url;
+    se_pg_err *err;
+} open_arg;
+
+static void *pool_open(void *arg)
+{
+    open_arg *a = arg;
+    return se_pg_conn_create(a->url, a->err);
+}
+
+static void pool_close(void *c)
+{
+    se_pg_conn_destroy(c);
+}
 
 se_pg_pool *se_pg_pool_create(const char *url, int size, se_pg_err *err)
 {
@@ -375,28 +374,12 @@ se_pg_pool *se_pg_pool_create(const char *url, int size, se_pg_err *err)
         report(err, "POOL", "22023", "pool size %d must be at least 1", size);
         return NULL;
     }
+    open_arg a = {url, err};
+    se_pool *conns = se_pool_create("pg", size, pool_open, pool_close, &a);
+    if (conns == NULL)
+        return NULL;
     se_pg_pool *p = xmalloc(sizeof *p);
-    p->all = xmalloc(sizeof(se_pg_conn *) * (size_t)size);
-    p->free = xmalloc(sizeof(se_pg_conn *) * (size_t)size);
-    p->size = size;
-    for (int i = 0; i < size; i++) {
-        p->all[i] = p->free[i] = se_pg_conn_create(url, err);
-        if (p->all[i] == NULL) {
-            while (i-- > 0)
-                se_pg_conn_destroy(p->all[i]);
-            free(p->all);
-            free(p->free);
-            free(p);
-            return NULL;
-        }
-    }
-    p->n_free = size;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&p->mu, NULL);
+    p->conns = conns;
     return p;
 }
 
@@ -417,42 +400,13 @@ void se_pg_pool_destroy(se_pg_pool *p)
 {
     if (p == NULL)
         return;
-    if (p->n_free != p->size)
-        se_log_error("pg_pool_leak", "destroying a pool with %d connection(s) still acquired",
-                     p->size - p->n_free);
-    for (int i = 0; i < p->size; i++)
-        se_pg_conn_destroy(p->all[i]);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    free(p->all);
-    free(p->free);
+    se_pool_destroy(p->conns);
     free(p);
 }
 
 se_pg_conn *se_pg_pool_acquire(se_pg_pool *p, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&p->mu);
-    while (p->n_free == 0) {
-        if (timeout_ms <= 0) {
-            pthread_cond_wait(&p->cv, &p->mu);
-        } else if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT && p->n_free == 0) {
-            pthread_mutex_unlock(&p->mu);
-            se_log_warn("pg_pool_timeout", "no connection free after %d ms (pool size %d)",
-                        timeout_ms, p->size);
-            return NULL;
-        }
-    }
-    se_pg_conn *c = p->free[--p->n_free];
-    pthread_mutex_unlock(&p->mu);
-    return c;
+    return se_pool_acquire(p->conns, timeout_ms);
 }
 
 void se_pg_pool_release(se_pg_pool *p, se_pg_conn *c)
@@ -465,10 +419,7 @@ void se_pg_pool_release(se_pg_pool *p, se_pg_conn *c)
         c->in_tx = 0;
         rollback_quietly(c);
     }
-    pthread_mutex_lock(&p->mu);
-    p->free[p->n_free++] = c;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    se_pool_release(p->conns, c);
 }
 
 /* ---- migrations --------------------------------------------------------- */

@@ -8,8 +8,7 @@
  *   error, unsent output, unread replies, or a readable socket while idle
  *   (EOF after CLIENT KILL / restart) all mean "replace the connection".
  *   Replacing is a fresh redisConnectWithTimeout plus AUTH/SELECT.
- * - The pool mirrors se_pg's: a fixed array, a free stack, one mutex and a
- *   CLOCK_MONOTONIC condition variable.
+ * - The pool is an se_pool (se_pool.h) of se_redis, as se_pg's is.
  */
 #include "se_redis.h"
 
@@ -21,11 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <hiredis/sds.h>
 
 #include "se_config.h"
 #include "se_log.h"
+#include "se_pool.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
 
@@ -56,13 +55,6 @@ static char *xstrndup(const char *s, size_t n)
     char *d = xcalloc(1, n + 1);
     memcpy(d, s, n);
     return d;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 static void vfill(se_redis_err *err, se_redis_code code, const char *cmd, const char *fmt, va_list ap)
@@ -228,15 +220,13 @@ static int connect_once(se_redis *r, se_redis_err *err)
     return 0;
 }
 
-static const int backoff_ms[] = {0, 50, 100, 200, 400, 800};
-#define N_ATTEMPTS (int)(sizeof backoff_ms / sizeof backoff_ms[0])
-
-/* Connects, retrying with backoff; logs only the final failure. */
+/* Connects, retrying with backoff (about 1.5 s in all); logs only the final
+ * failure. */
 static int connect_with_backoff(se_redis *r, se_redis_err *err)
 {
     se_redis_err e;
-    for (int i = 0; i < N_ATTEMPTS; i++) {
-        sleep_ms(backoff_ms[i]);
+    for (int i = 0; i < SE_CONNECT_ATTEMPTS; i++) {
+        se_connect_backoff(i);
         if (connect_once(r, &e) == 0)
             return 0;
     }
@@ -399,13 +389,25 @@ redisReply *se_redis_command(se_redis *r, int flags, se_redis_err *err, const ch
 /* ---- pool --------------------------------------------------------------- */
 
 struct se_redis_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* signalled when a connection is released */
-    int size;
-    int n_free;
-    se_redis **all;  /* size entries, owned */
-    se_redis **free; /* stack of n_free available connections */
+    se_pool *conns; /* of se_redis */
 };
+
+typedef struct open_arg {
+    const char *url;
+    int timeout_ms;
+    se_redis_err *err;
+} open_arg;
+
+static void *pool_open(void *arg)
+{
+    open_arg *a = arg;
+    return se_redis_create(a->url, a->timeout_ms, a->err);
+}
+
+static void pool_close(void *r)
+{
+    se_redis_destroy(r);
+}
 
 se_redis_pool *se_redis_pool_create(const char *url, int size, int timeout_ms, se_redis_err *err)
 {
@@ -413,28 +415,12 @@ se_redis_pool *se_redis_pool_create(const char *url, int size, int timeout_ms, s
         report(err, SE_REDIS_EINVAL, "POOL", "-", "pool size %d must be at least 1", size);
         return NULL;
     }
+    open_arg a = {url, timeout_ms, err};
+    se_pool *conns = se_pool_create("redis", size, pool_open, pool_close, &a);
+    if (conns == NULL)
+        return NULL;
     se_redis_pool *p = xcalloc(1, sizeof *p);
-    p->all = xcalloc((size_t)size, sizeof(se_redis *));
-    p->free = xcalloc((size_t)size, sizeof(se_redis *));
-    p->size = size;
-    for (int i = 0; i < size; i++) {
-        p->all[i] = p->free[i] = se_redis_create(url, timeout_ms, err);
-        if (p->all[i] == NULL) {
-            while (i-- > 0)
-                se_redis_destroy(p->all[i]);
-            free(p->all);
-            free(p->free);
-            free(p);
-            return NULL;
-        }
-    }
-    p->n_free = size;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&p->mu, NULL);
+    p->conns = conns;
     return p;
 }
 
@@ -450,51 +436,17 @@ void se_redis_pool_destroy(se_redis_pool *p)
 {
     if (p == NULL)
         return;
-    if (p->n_free != p->size)
-        se_log_error("redis_pool_leak", "destroying a pool with %d connection(s) still acquired",
-                     p->size - p->n_free);
-    for (int i = 0; i < p->size; i++)
-        se_redis_destroy(p->all[i]);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    free(p->all);
-    free(p->free);
+    se_pool_destroy(p->conns);
     free(p);
 }
 
 se_redis *se_redis_pool_acquire(se_redis_pool *p, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&p->mu);
-    while (p->n_free == 0) {
-        if (timeout_ms <= 0) {
-            pthread_cond_wait(&p->cv, &p->mu);
-        } else if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT && p->n_free == 0) {
-            pthread_mutex_unlock(&p->mu);
-            se_log_warn("redis_pool_timeout", "no connection free after %d ms (pool size %d)",
-                        timeout_ms, p->size);
-            return NULL;
-        }
-    }
-    se_redis *r = p->free[--p->n_free];
-    pthread_mutex_unlock(&p->mu);
-    return r;
+    return se_pool_acquire(p->conns, timeout_ms);
 }
 
 void se_redis_pool_release(se_redis_pool *p, se_redis *r)
 {
-    if (r == NULL)
-        return;
     /* Left-over pipeline state is caught by se_redis_ensure on next use. */
-    pthread_mutex_lock(&p->mu);
-    p->free[p->n_free++] = r;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    se_pool_release(p->conns, r);
 }

@@ -8,6 +8,7 @@
  * end at once.
  */
 #include "se_service.h"
+#include "se_time.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -90,14 +91,7 @@ int se_worker_stopping(se_worker *w)
 
 int se_worker_sleep_ms(se_worker *w, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = se_monotonic_after_ms(ms);
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)

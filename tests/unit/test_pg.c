@@ -10,19 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "se_log.h"
 #include "se_pg.h"
+#include "se_test_stack.h"
 
 static const char *pg_url(void)
 {
-    const char *url = getenv("SE_PG_URL");
-    ck_assert_msg(url != NULL && url[0] != '\0',
-                  "SE_PG_URL is not set: run the tests via scripts/test.sh (make test), "
-                  "which starts PostgreSQL and Redis");
-    return url;
+    return se_test_env_url("SE_PG_URL");
 }
 
 static se_pg_conn *connect_or_fail(void)
@@ -42,11 +38,18 @@ static void must_exec(se_pg_conn *c, const char *sql)
 /* A name unique to this process, so reruns on one database never collide. */
 static const char *uniq(const char *base)
 {
-    static char buf[8][64];
-    static int next;
-    char *b = buf[next++ % 8];
-    snprintf(b, 64, "%.40s_%ld", base, (long)getpid());
-    return b;
+    return se_test_uniq("", base, "_");
+}
+
+/* Creates the table <base>_<pid> (id int PRIMARY KEY); returns its name
+ * (valid until 8 more uniq calls). */
+static const char *create_id_table(se_pg_conn *c, const char *base)
+{
+    const char *t = uniq(base);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE TABLE %s (id int PRIMARY KEY)", t);
+    must_exec(c, sql);
+    return t;
 }
 
 static void setup(void)
@@ -82,10 +85,9 @@ START_TEST(error_has_sqlstate_and_context)
     ck_assert_msg(strncmp(err.msg, "SELECT: ", 8) == 0 && strstr(err.msg, "no_such_table_at_all"), "%s",
                   err.msg);
 
+    const char *t = create_id_table(c, "t_dup");
     char sql[256];
-    snprintf(sql, sizeof sql, "CREATE TABLE %s (id int PRIMARY KEY)", uniq("t_dup"));
-    must_exec(c, sql);
-    snprintf(sql, sizeof sql, "INSERT INTO %s VALUES ($1)", uniq("t_dup"));
+    snprintf(sql, sizeof sql, "INSERT INTO %s VALUES ($1)", t);
     const char *one[] = {"1"};
     PGresult *ok = se_pg_exec_params(c, sql, 1, one, 0, &err);
     ck_assert_ptr_nonnull(ok);
@@ -156,31 +158,22 @@ START_TEST(reconnects_after_backend_terminated)
 }
 END_TEST
 
-typedef struct killer_arg {
-    const char *pid;
-    int delay_ms;
-} killer_arg;
-
-static void *kill_later(void *p)
+static void terminate(void *pid)
 {
-    killer_arg *a = p;
-    usleep((useconds_t)a->delay_ms * 1000);
     se_pg_conn *k = connect_or_fail();
-    const char *params[] = {a->pid};
+    const char *params[] = {pid};
     PQclear(se_pg_exec_params(k, "SELECT pg_terminate_backend($1::int)", 1, params, 0, NULL));
     se_pg_conn_destroy(k);
-    return NULL;
 }
 
 /* Runs a 1 s statement whose backend is killed after 200 ms. */
 static PGresult *run_while_killed(se_pg_conn *c, int flags, se_pg_err *err)
 {
     char *pid = backend_pid(c);
-    killer_arg a = {pid, 200};
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, kill_later, &a), 0);
+    se_test_later killer;
+    se_test_later_start(&killer, 200, terminate, pid);
     PGresult *r = se_pg_exec_params(c, "SELECT pg_sleep(1)", 0, NULL, flags, err);
-    pthread_join(t, NULL);
+    se_test_later_join(&killer);
     free(pid);
     return r;
 }
@@ -210,33 +203,19 @@ START_TEST(other_statement_not_retried_when_lost_in_flight)
 }
 END_TEST
 
-static void stack(const char *what)
-{
-    const char *dir = getenv("SE_STACK_DIR");
-    ck_assert_msg(dir != NULL, "SE_STACK_DIR is not set: run the tests via scripts/test.sh (make test)");
-    /* __FILE__ is <repo>/tests/unit/test_pg.c */
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s", __FILE__);
-    char *cut = strstr(cmd, "/tests/unit/");
-    ck_assert_ptr_nonnull(cut);
-    snprintf(cut, sizeof cmd - (size_t)(cut - cmd), "/scripts/stack.sh %s '%s' >/dev/null", what, dir);
-    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
-}
-
 START_TEST(survives_server_restart)
 {
     se_pg_conn *c = connect_or_fail();
     free(backend_pid(c));
-    stack("stop-pg");
+    se_test_stack("stop-pg");
     se_pg_err err = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = se_test_seconds();
     PGresult *r = se_pg_exec_params(c, "SELECT 1", 0, NULL, SE_PG_IDEMPOTENT, &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = se_test_seconds() - t0;
     ck_assert_ptr_null(r);
     ck_assert_msg(strncmp(err.sqlstate, "08", 2) == 0, "sqlstate %s", err.sqlstate);
-    ck_assert_msg(t1.tv_sec - t0.tv_sec < 5, "gave up only after %ld s", (long)(t1.tv_sec - t0.tv_sec));
-    stack("start-pg");
+    ck_assert_msg(took < 5, "gave up only after %.1f s", took);
+    se_test_stack("start-pg");
     r = se_pg_exec_params(c, "SELECT 1", 0, NULL, 0, &err);
     ck_assert_msg(r != NULL, "%s", err.msg);
     PQclear(r);
@@ -288,10 +267,7 @@ static int count_rows(se_pg_conn *c, const char *table)
 START_TEST(tx_commits_and_rolls_back)
 {
     se_pg_conn *c = connect_or_fail();
-    const char *t = uniq("t_tx");
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE TABLE %s (id int PRIMARY KEY)", t);
-    must_exec(c, sql);
+    const char *t = create_id_table(c, "t_tx");
     se_pg_err err = {0};
     tx_arg a = {t, "1", 0, 0, 0};
     ck_assert_int_eq(se_pg_tx(c, 0, tx_insert, &a, &err), 0);
@@ -310,10 +286,7 @@ END_TEST
 START_TEST(tx_retries_serialization_failures)
 {
     se_pg_conn *c = connect_or_fail();
-    const char *t = uniq("t_retry");
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE TABLE %s (id int PRIMARY KEY)", t);
-    must_exec(c, sql);
+    const char *t = create_id_table(c, "t_retry");
     se_pg_err err = {0};
     tx_arg a = {t, "7", 0, 2, 0};
     ck_assert_int_eq(se_pg_tx(c, SE_PG_TX_SERIALIZABLE | SE_PG_TX_RETRY, tx_insert, &a, &err), 0);
@@ -458,28 +431,19 @@ END_TEST
 
 /* ---- pool ------------------------------------------------------------------- */
 
-typedef struct pool_arg {
-    se_pg_pool *pool;
-    int ok;
-} pool_arg;
-
-static void *pool_worker(void *p)
+static int pool_step(void *pool, int i)
 {
-    pool_arg *a = p;
-    for (int i = 0; i < 50; i++) {
-        se_pg_conn *c = se_pg_pool_acquire(a->pool, 5000);
-        if (c == NULL)
-            continue;
-        char v[16];
-        snprintf(v, sizeof v, "%d", i);
-        const char *params[] = {v};
-        PGresult *r = se_pg_exec_params(c, "SELECT $1::int * 2", 1, params, 0, NULL);
-        if (r != NULL && atoi(PQgetvalue(r, 0, 0)) == i * 2)
-            a->ok++;
-        PQclear(r);
-        se_pg_pool_release(a->pool, c);
-    }
-    return NULL;
+    se_pg_conn *c = se_pg_pool_acquire(pool, 5000);
+    if (c == NULL)
+        return 0;
+    char v[16];
+    snprintf(v, sizeof v, "%d", i);
+    const char *params[] = {v};
+    PGresult *r = se_pg_exec_params(c, "SELECT $1::int * 2", 1, params, 0, NULL);
+    int ok = r != NULL && atoi(PQgetvalue(r, 0, 0)) == i * 2;
+    PQclear(r);
+    se_pg_pool_release(pool, c);
+    return ok;
 }
 
 START_TEST(pool_shared_by_threads)
@@ -487,16 +451,7 @@ START_TEST(pool_shared_by_threads)
     se_pg_err err = {0};
     se_pg_pool *pool = se_pg_pool_create(pg_url(), 2, &err);
     ck_assert_msg(pool != NULL, "%s", err.msg);
-    pool_arg a[4];
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
-        a[i] = (pool_arg){pool, 0};
-        ck_assert_int_eq(pthread_create(&t[i], NULL, pool_worker, &a[i]), 0);
-    }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(t[i], NULL);
-        ck_assert_int_eq(a[i].ok, 50);
-    }
+    se_test_pool_threads(pool, 4, 50, pool_step);
     se_pg_pool_destroy(pool);
 }
 END_TEST
@@ -549,9 +504,5 @@ static Suite *pg_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pg_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return se_test_run(pg_suite());
 }

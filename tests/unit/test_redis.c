@@ -5,23 +5,17 @@
  * The restart test stops and starts the shared server: run this suite alone
  * (ctest runs suites one at a time in scripts/test.sh). */
 #include <check.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "se_log.h"
 #include "se_redis.h"
+#include "se_test_stack.h"
 
 static const char *redis_url(void)
 {
-    const char *url = getenv("SE_REDIS_URL");
-    ck_assert_msg(url != NULL && url[0] != '\0',
-                  "SE_REDIS_URL is not set: run the tests via scripts/test.sh (make test), "
-                  "which starts PostgreSQL and Redis");
-    return url;
+    return se_test_env_url("SE_REDIS_URL");
 }
 
 static se_redis *connect_or_fail(const char *url, int timeout_ms)
@@ -35,11 +29,7 @@ static se_redis *connect_or_fail(const char *url, int timeout_ms)
 /* A key unique to this process and purpose. */
 static const char *key(const char *base)
 {
-    static char buf[8][64];
-    static int next;
-    char *b = buf[next++ % 8];
-    snprintf(b, 64, "test:%.40s:%ld", base, (long)getpid());
-    return b;
+    return se_test_uniq("test:", base, ":");
 }
 
 static long long client_id(se_redis *r)
@@ -159,25 +149,19 @@ START_TEST(reconnects_after_client_kill)
 }
 END_TEST
 
-typedef struct killer_arg {
-    long long id;
-} killer_arg;
-
-static void *kill_later(void *p)
+static void kill_client_of(void *id)
 {
-    usleep(200 * 1000);
-    kill_client(((killer_arg *)p)->id);
-    return NULL;
+    kill_client(*(long long *)id);
 }
 
 /* A 1 s BLPOP whose connection is killed after 200 ms. */
 static redisReply *blpop_while_killed(se_redis *r, int flags, se_redis_err *err)
 {
-    killer_arg a = {client_id(r)};
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, kill_later, &a), 0);
+    long long id = client_id(r);
+    se_test_later killer;
+    se_test_later_start(&killer, 200, kill_client_of, &id);
     redisReply *rep = se_redis_command(r, flags, err, "BLPOP %s 1", key("empty"));
-    pthread_join(t, NULL);
+    se_test_later_join(&killer);
     return rep;
 }
 
@@ -223,33 +207,19 @@ START_TEST(command_timeout)
 }
 END_TEST
 
-static void stack(const char *what)
-{
-    const char *dir = getenv("SE_STACK_DIR");
-    ck_assert_msg(dir != NULL, "SE_STACK_DIR is not set: run the tests via scripts/test.sh (make test)");
-    /* __FILE__ is <repo>/tests/unit/test_redis.c */
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s", __FILE__);
-    char *cut = strstr(cmd, "/tests/unit/");
-    ck_assert_ptr_nonnull(cut);
-    snprintf(cut, sizeof cmd - (size_t)(cut - cmd), "/scripts/stack.sh %s '%s' >/dev/null", what, dir);
-    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
-}
-
 START_TEST(survives_server_restart)
 {
     se_redis *r = connect_or_fail(redis_url(), 1000);
     redisReply *rep = se_redis_command(r, 0, NULL, "SET %s kept", key("persist"));
     freeReplyObject(rep);
-    stack("stop-redis");
+    se_test_stack("stop-redis");
     se_redis_err err = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = se_test_seconds();
     ck_assert_ptr_null(se_redis_command(r, SE_REDIS_IDEMPOTENT, &err, "GET %s", key("persist")));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = se_test_seconds() - t0;
     ck_assert_int_eq(err.code, SE_REDIS_EIO);
-    ck_assert_msg(t1.tv_sec - t0.tv_sec < 5, "gave up only after %ld s", (long)(t1.tv_sec - t0.tv_sec));
-    stack("start-redis");
+    ck_assert_msg(took < 5, "gave up only after %.1f s", took);
+    se_test_stack("start-redis");
     rep = se_redis_command(r, 0, &err, "GET %s", key("persist"));
     ck_assert_msg(rep != NULL, "%s", err.msg);
     ck_assert_str_eq(rep->str, "kept"); /* appendonly: data survives */
@@ -275,25 +245,17 @@ START_TEST(unread_pipeline_replies_force_a_fresh_connection)
 }
 END_TEST
 
-typedef struct pool_arg {
-    se_redis_pool *pool;
-    int ok;
-} pool_arg;
-
-static void *pool_worker(void *p)
+static int pool_step(void *pool, int i)
 {
-    pool_arg *a = p;
-    for (int i = 0; i < 100; i++) {
-        se_redis *r = se_redis_pool_acquire(a->pool, 5000);
-        if (r == NULL)
-            continue;
-        redisReply *rep = se_redis_command(r, 0, NULL, "INCR %s", key("pool"));
-        if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
-            a->ok++;
-        freeReplyObject(rep);
-        se_redis_pool_release(a->pool, r);
-    }
-    return NULL;
+    (void)i;
+    se_redis *r = se_redis_pool_acquire(pool, 5000);
+    if (r == NULL)
+        return 0;
+    redisReply *rep = se_redis_command(r, 0, NULL, "INCR %s", key("pool"));
+    int ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(rep);
+    se_redis_pool_release(pool, r);
+    return ok;
 }
 
 START_TEST(pool_shared_by_threads)
@@ -301,16 +263,7 @@ START_TEST(pool_shared_by_threads)
     se_redis_err err = {0};
     se_redis_pool *pool = se_redis_pool_create(redis_url(), 2, 1000, &err);
     ck_assert_msg(pool != NULL, "%s", err.msg);
-    pool_arg a[4];
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
-        a[i] = (pool_arg){pool, 0};
-        ck_assert_int_eq(pthread_create(&t[i], NULL, pool_worker, &a[i]), 0);
-    }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(t[i], NULL);
-        ck_assert_int_eq(a[i].ok, 100);
-    }
+    se_test_pool_threads(pool, 4, 100, pool_step);
     se_redis *r = se_redis_pool_acquire(pool, 0);
     redisReply *rep = se_redis_command(r, 0, NULL, "GET %s", key("pool"));
     ck_assert_str_eq(rep->str, "400");
@@ -347,9 +300,5 @@ static Suite *redis_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(redis_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return se_test_run(redis_suite());
 }
