@@ -38,6 +38,7 @@ struct se_redis {
     redisContext *ctx;   /* NULL while disconnected */
     unsigned reconnects; /* successful re-connections */
     char addr[280];      /* "host:port" for log lines */
+    int fail_fast;       /* SE_REDIS_FAIL_FAST: one connect attempt, no backoff */
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -225,7 +226,8 @@ static int connect_once(se_redis *r, se_redis_err *err)
 static int connect_with_backoff(se_redis *r, se_redis_err *err)
 {
     se_redis_err e;
-    for (int i = 0; i < SE_CONNECT_ATTEMPTS; i++) {
+    int attempts = r->fail_fast ? 1 : SE_CONNECT_ATTEMPTS;
+    for (int i = 0; i < attempts; i++) {
         se_connect_backoff(i);
         if (connect_once(r, &e) == 0)
             return 0;
@@ -245,13 +247,14 @@ static void free_conn(se_redis *r)
     free(r);
 }
 
-se_redis *se_redis_create(const char *url, int timeout_ms, se_redis_err *err)
+se_redis *se_redis_create_ex(const char *url, int timeout_ms, int flags, se_redis_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, ignore_sigpipe);
     se_redis *r = xcalloc(1, sizeof *r);
     snprintf(r->host, sizeof r->host, "127.0.0.1");
     r->port = 6379;
+    r->fail_fast = (flags & SE_REDIS_FAIL_FAST) != 0;
     r->timeout_ms = timeout_ms > 0 ? timeout_ms
                                    : (int)se_env_int("SE_REDIS_TIMEOUT_MS", DEFAULT_TIMEOUT_MS, 1, 600000);
     if (parse_url(r, url) != 0) {
@@ -260,11 +263,16 @@ se_redis *se_redis_create(const char *url, int timeout_ms, se_redis_err *err)
         return NULL;
     }
     snprintf(r->addr, sizeof r->addr, "%s:%d", r->host, r->port);
-    if (connect_with_backoff(r, err) != 0) {
+    if (connect_with_backoff(r, err) != 0 && !r->fail_fast) {
         free_conn(r);
         return NULL;
     }
     return r;
+}
+
+se_redis *se_redis_create(const char *url, int timeout_ms, se_redis_err *err)
+{
+    return se_redis_create_ex(url, timeout_ms, 0, err);
 }
 
 void se_redis_destroy(se_redis *r)
@@ -395,13 +403,14 @@ struct se_redis_pool {
 typedef struct open_arg {
     const char *url;
     int timeout_ms;
+    int flags;
     se_redis_err *err;
 } open_arg;
 
 static void *pool_open(void *arg)
 {
     open_arg *a = arg;
-    return se_redis_create(a->url, a->timeout_ms, a->err);
+    return se_redis_create_ex(a->url, a->timeout_ms, a->flags, a->err);
 }
 
 static void pool_close(void *r)
@@ -411,11 +420,17 @@ static void pool_close(void *r)
 
 se_redis_pool *se_redis_pool_create(const char *url, int size, int timeout_ms, se_redis_err *err)
 {
+    return se_redis_pool_create_ex(url, size, timeout_ms, 0, err);
+}
+
+se_redis_pool *se_redis_pool_create_ex(const char *url, int size, int timeout_ms, int flags,
+                                       se_redis_err *err)
+{
     if (size < 1) {
         report(err, SE_REDIS_EINVAL, "POOL", "-", "pool size %d must be at least 1", size);
         return NULL;
     }
-    open_arg a = {url, timeout_ms, err};
+    open_arg a = {url, timeout_ms, flags, err};
     se_pool *conns = se_pool_create("redis", size, pool_open, pool_close, &a);
     if (conns == NULL)
         return NULL;

@@ -55,6 +55,23 @@ typedef struct se_redis se_redis;
  * OWNERSHIP: url is copied; the caller owns the result (se_redis_destroy).
  * ON ERROR: NULL, err filled, logged. */
 se_redis *se_redis_create(const char *url, int timeout_ms, se_redis_err *err);
+
+/* Connection flags of the _ex constructors. */
+enum {
+    SE_REDIS_FAIL_FAST = 1, /* for caches that must work around a down Redis:
+                               every (re)connect is ONE attempt without
+                               backoff (bounded by timeout_ms), and a
+                               connection that cannot be opened at creation
+                               is still returned, disconnected; each later
+                               command then tries to connect once and fails
+                               fast with SE_REDIS_EIO while Redis is down */
+};
+
+/* se_redis_create with `flags` (0 or SE_REDIS_FAIL_FAST). With
+ * SE_REDIS_FAIL_FAST it returns NULL only for a bad URL (err filled); a
+ * failed first connection is logged and err filled, but the object is
+ * returned. */
+se_redis *se_redis_create_ex(const char *url, int timeout_ms, int flags, se_redis_err *err);
 void se_redis_destroy(se_redis *r); /* NULL is fine */
 
 /* Makes sure the connection is usable, reconnecting if needed.
@@ -85,6 +102,10 @@ typedef struct se_redis_pool se_redis_pool;
 /* Opens `size` connections up front. OWNERSHIP: caller owns the pool.
  * ON ERROR: NULL, err filled, logged. */
 se_redis_pool *se_redis_pool_create(const char *url, int size, int timeout_ms, se_redis_err *err);
+/* Same with connection flags (SE_REDIS_FAIL_FAST: the pool is created even
+ * while Redis is down; see se_redis_create_ex). */
+se_redis_pool *se_redis_pool_create_ex(const char *url, int size, int timeout_ms, int flags,
+                                       se_redis_err *err);
 /* SE_REDIS_URL (default redis://127.0.0.1:6379/0), SE_REDIS_POOL_SIZE
  * (default 4), SE_REDIS_TIMEOUT_MS (default 1000). */
 se_redis_pool *se_redis_pool_create_from_env(se_redis_err *err);

@@ -21,6 +21,15 @@
 
 /* ---- services ------------------------------------------------------------ */
 
+static void (*stop_hook)(void *arg); /* se_service_on_stop; main thread only */
+static void *stop_hook_arg;
+
+void se_service_on_stop(void (*fn)(void *arg), void *arg)
+{
+    stop_hook = fn;
+    stop_hook_arg = arg;
+}
+
 static se_server *start_server(const se_service_def *def, const char *addr)
 {
     se_server_config cfg = {.name = def->component, .listen_addr = addr};
@@ -63,6 +72,8 @@ int se_service_main(const se_service_def *def)
                                            : "serving health and reflection only");
     int sig = se_rpc_wait_for_signal();
     se_log_info("service_stopping", "signal %d: draining in-flight calls", sig);
+    if (stop_hook != NULL)
+        stop_hook(stop_hook_arg);
     se_server_shutdown(s);
     se_server_destroy(s);
     se_rpc_shutdown();

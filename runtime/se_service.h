@@ -31,6 +31,13 @@ typedef struct se_service_def {
     void *arg;               /* passed to register_fn */
 } se_service_def;
 
+/* Asks se_service_main to call fn(arg) on the main thread once the stop
+ * signal arrived, before the server drains: the place to end long-lived
+ * server streams (watchers), which would otherwise hold the drain for the
+ * whole grace period. One hook per process (a later call replaces it).
+ * THREAD: main, from the register callback. OWNERSHIP: arg is borrowed. */
+void se_service_on_stop(void (*fn)(void *arg), void *arg);
+
 /* Runs a gRPC service process until SIGINT/SIGTERM, then drains in-flight
  * calls and returns the process exit code: 0 after a clean stop, 1 when the
  * server could not be created or started (e.g. the port is taken; logged

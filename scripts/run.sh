@@ -98,6 +98,13 @@ wait_ready() { # what check...
 }
 
 # name, binary, env prefix (listen address SE_<NAME>_ADDR, default port)
+# Demo data: 1,000 restaurants with their menus, loaded only into an empty
+# database (the seed applies the menu migrations first).
+seed=$build/services/menu/se-menu-seed
+if [ -x "$seed" ]; then
+    "$seed" --if-empty || die "loading the demo data failed"
+fi
+
 services=("menu menu/se-menu MENU 50051"
           "order order/se-order ORDER 50052"
           "logistics logistics/se-logistics LOGISTICS 50053"
@@ -115,7 +122,6 @@ for s in "${services[@]}"; do
     wait_ready "$name" port_open "$host" "$p"
     log "$name ready on $addr"
 done
-# TODO(demo data): once services support it, run each with --seed-if-empty here.
 
 for w in payment location; do
     bin=$build/workers/$w/se-$w-worker

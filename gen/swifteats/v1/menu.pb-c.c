@@ -997,6 +997,96 @@ void   swifteats__v1__get_items_for_order_response__free_unpacked
   assert(message->base.descriptor == &swifteats__v1__get_items_for_order_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   swifteats__v1__watch_menu_changes_request__init
+                     (Swifteats__V1__WatchMenuChangesRequest         *message)
+{
+  static const Swifteats__V1__WatchMenuChangesRequest init_value = SWIFTEATS__V1__WATCH_MENU_CHANGES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__watch_menu_changes_request__get_packed_size
+                     (const Swifteats__V1__WatchMenuChangesRequest *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__watch_menu_changes_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__watch_menu_changes_request__pack
+                     (const Swifteats__V1__WatchMenuChangesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__watch_menu_changes_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__watch_menu_changes_request__pack_to_buffer
+                     (const Swifteats__V1__WatchMenuChangesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__watch_menu_changes_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__WatchMenuChangesRequest *
+       swifteats__v1__watch_menu_changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__WatchMenuChangesRequest *)
+     protobuf_c_message_unpack (&swifteats__v1__watch_menu_changes_request__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__watch_menu_changes_request__free_unpacked
+                     (Swifteats__V1__WatchMenuChangesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__watch_menu_changes_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__menu_change_event__init
+                     (Swifteats__V1__MenuChangeEvent         *message)
+{
+  static const Swifteats__V1__MenuChangeEvent init_value = SWIFTEATS__V1__MENU_CHANGE_EVENT__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__menu_change_event__get_packed_size
+                     (const Swifteats__V1__MenuChangeEvent *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__menu_change_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__menu_change_event__pack
+                     (const Swifteats__V1__MenuChangeEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__menu_change_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__menu_change_event__pack_to_buffer
+                     (const Swifteats__V1__MenuChangeEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__menu_change_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__MenuChangeEvent *
+       swifteats__v1__menu_change_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__MenuChangeEvent *)
+     protobuf_c_message_unpack (&swifteats__v1__menu_change_event__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__menu_change_event__free_unpacked
+                     (Swifteats__V1__MenuChangeEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__menu_change_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor swifteats__v1__restaurant__field_descriptors[19] =
 {
   {
@@ -2782,7 +2872,167 @@ const ProtobufCMessageDescriptor swifteats__v1__get_items_for_order_response__de
   (ProtobufCMessageInit) swifteats__v1__get_items_for_order_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor swifteats__v1__menu_service__method_descriptors[9] =
+#define swifteats__v1__watch_menu_changes_request__field_descriptors NULL
+#define swifteats__v1__watch_menu_changes_request__field_indices_by_name NULL
+#define swifteats__v1__watch_menu_changes_request__number_ranges NULL
+const ProtobufCMessageDescriptor swifteats__v1__watch_menu_changes_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.WatchMenuChangesRequest",
+  "WatchMenuChangesRequest",
+  "Swifteats__V1__WatchMenuChangesRequest",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__WatchMenuChangesRequest),
+  0,
+  swifteats__v1__watch_menu_changes_request__field_descriptors,
+  swifteats__v1__watch_menu_changes_request__field_indices_by_name,
+  0,  swifteats__v1__watch_menu_changes_request__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__watch_menu_changes_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__menu_change_event__field_descriptors[9] =
+{
+  {
+    "reset",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, reset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "restaurant_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, restaurant_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "restaurant_changed",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, restaurant_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "menu_changed",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, menu_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status_changed",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, status_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lists_changed",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, lists_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "origin",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, origin),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "committed_at",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, committed_at),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "complete",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__MenuChangeEvent, complete),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__menu_change_event__field_indices_by_name[] = {
+  7,   /* field[7] = committed_at */
+  8,   /* field[8] = complete */
+  5,   /* field[5] = lists_changed */
+  3,   /* field[3] = menu_changed */
+  6,   /* field[6] = origin */
+  0,   /* field[0] = reset */
+  2,   /* field[2] = restaurant_changed */
+  1,   /* field[1] = restaurant_id */
+  4,   /* field[4] = status_changed */
+};
+static const ProtobufCIntRange swifteats__v1__menu_change_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__menu_change_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.MenuChangeEvent",
+  "MenuChangeEvent",
+  "Swifteats__V1__MenuChangeEvent",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__MenuChangeEvent),
+  9,
+  swifteats__v1__menu_change_event__field_descriptors,
+  swifteats__v1__menu_change_event__field_indices_by_name,
+  1,  swifteats__v1__menu_change_event__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__menu_change_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor swifteats__v1__menu_service__method_descriptors[10] =
 {
   { "ListRestaurants", &swifteats__v1__list_restaurants_request__descriptor, &swifteats__v1__list_restaurants_response__descriptor },
   { "GetRestaurant", &swifteats__v1__get_restaurant_request__descriptor, &swifteats__v1__restaurant__descriptor },
@@ -2793,6 +3043,7 @@ static const ProtobufCMethodDescriptor swifteats__v1__menu_service__method_descr
   { "UpdateItemAvailability", &swifteats__v1__update_item_availability_request__descriptor, &swifteats__v1__update_item_availability_response__descriptor },
   { "BulkUpdateItemAvailability", &swifteats__v1__bulk_update_item_availability_request__descriptor, &swifteats__v1__bulk_update_item_availability_response__descriptor },
   { "GetItemsForOrder", &swifteats__v1__get_items_for_order_request__descriptor, &swifteats__v1__get_items_for_order_response__descriptor },
+  { "WatchMenuChanges", &swifteats__v1__watch_menu_changes_request__descriptor, &swifteats__v1__menu_change_event__descriptor },
 };
 const unsigned swifteats__v1__menu_service__method_indices_by_name[] = {
   7,        /* BulkUpdateItemAvailability */
@@ -2803,7 +3054,8 @@ const unsigned swifteats__v1__menu_service__method_indices_by_name[] = {
   3,        /* GetRestaurantStatus */
   0,        /* ListRestaurants */
   6,        /* UpdateItemAvailability */
-  5         /* UpdateRestaurantStatus */
+  5,        /* UpdateRestaurantStatus */
+  9         /* WatchMenuChanges */
 };
 const ProtobufCServiceDescriptor swifteats__v1__menu_service__descriptor =
 {
@@ -2812,7 +3064,7 @@ const ProtobufCServiceDescriptor swifteats__v1__menu_service__descriptor =
   "MenuService",
   "Swifteats__V1__MenuService",
   "swifteats.v1",
-  9,
+  10,
   swifteats__v1__menu_service__method_descriptors,
   swifteats__v1__menu_service__method_indices_by_name
 };
@@ -2887,6 +3139,14 @@ void swifteats__v1__menu_service__get_items_for_order(ProtobufCService *service,
 {
   assert(service->descriptor == &swifteats__v1__menu_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void swifteats__v1__menu_service__watch_menu_changes(ProtobufCService *service,
+                                                     const Swifteats__V1__WatchMenuChangesRequest *input,
+                                                     Swifteats__V1__MenuChangeEvent_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &swifteats__v1__menu_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__menu_service__init (Swifteats__V1__MenuService_Service *service,
                                         Swifteats__V1__MenuService_ServiceDestroy destroy)

@@ -41,6 +41,8 @@ typedef struct Swifteats__V1__BulkUpdateItemAvailabilityResponse Swifteats__V1__
 typedef struct Swifteats__V1__GetItemsForOrderRequest Swifteats__V1__GetItemsForOrderRequest;
 typedef struct Swifteats__V1__OrderableItem Swifteats__V1__OrderableItem;
 typedef struct Swifteats__V1__GetItemsForOrderResponse Swifteats__V1__GetItemsForOrderResponse;
+typedef struct Swifteats__V1__WatchMenuChangesRequest Swifteats__V1__WatchMenuChangesRequest;
+typedef struct Swifteats__V1__MenuChangeEvent Swifteats__V1__MenuChangeEvent;
 
 
 /* --- enums --- */
@@ -810,6 +812,77 @@ struct  Swifteats__V1__GetItemsForOrderResponse
     , 0,NULL }
 
 
+/*
+ * Request of WatchMenuChanges. Empty: every watcher gets every event.
+ */
+struct  Swifteats__V1__WatchMenuChangesRequest
+{
+  ProtobufCMessage base;
+};
+#define SWIFTEATS__V1__WATCH_MENU_CHANGES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__watch_menu_changes_request__descriptor) \
+     }
+
+
+/*
+ * One change of the catalogue, or a reset. Which cached responses an event
+ * makes stale:
+ *   restaurant_changed: GetRestaurant of restaurant_id;
+ *   menu_changed:       GetMenu of restaurant_id;
+ *   status_changed:     GetRestaurantStatus of restaurant_id;
+ *   any of those three: GetMenuWithStatus of restaurant_id;
+ *   lists_changed:      every ListRestaurants page (any filters).
+ */
+struct  Swifteats__V1__MenuChangeEvent
+{
+  ProtobufCMessage base;
+  /*
+   * True: forget everything cached from this service (every restaurant,
+   * menu, status and list page); the other fields are then zero/empty.
+   */
+  protobuf_c_boolean reset;
+  /*
+   * Restaurant whose data changed (> 0 unless reset).
+   */
+  int64_t restaurant_id;
+  /*
+   * The restaurant's own fields changed (GetRestaurant).
+   */
+  protobuf_c_boolean restaurant_changed;
+  /*
+   * A category or item of its menu changed (GetMenu).
+   */
+  protobuf_c_boolean menu_changed;
+  /*
+   * Its live status or capacity changed (GetRestaurantStatus).
+   */
+  protobuf_c_boolean status_changed;
+  /*
+   * List pages may have changed (ListRestaurants, all filters and pages).
+   */
+  protobuf_c_boolean lists_changed;
+  /*
+   * Replica of the menu service that committed the write (an opaque id, for
+   * logs and debugging).
+   */
+  char *origin;
+  /*
+   * When the write was committed (for a reset: when it was sent).
+   */
+  Google__Protobuf__Timestamp *committed_at;
+  /*
+   * On a reset: true when this stream carries the writes of every replica
+   * from now on; false when it carries only this replica's own writes (its
+   * subscription to the other replicas' events is down). Always false on
+   * change events (meaningless there).
+   */
+  protobuf_c_boolean complete;
+};
+#define SWIFTEATS__V1__MENU_CHANGE_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__menu_change_event__descriptor) \
+    , 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, NULL, 0 }
+
+
 /* Swifteats__V1__Restaurant methods */
 void   swifteats__v1__restaurant__init
                      (Swifteats__V1__Restaurant         *message);
@@ -1228,6 +1301,44 @@ Swifteats__V1__GetItemsForOrderResponse *
 void   swifteats__v1__get_items_for_order_response__free_unpacked
                      (Swifteats__V1__GetItemsForOrderResponse *message,
                       ProtobufCAllocator *allocator);
+/* Swifteats__V1__WatchMenuChangesRequest methods */
+void   swifteats__v1__watch_menu_changes_request__init
+                     (Swifteats__V1__WatchMenuChangesRequest         *message);
+size_t swifteats__v1__watch_menu_changes_request__get_packed_size
+                     (const Swifteats__V1__WatchMenuChangesRequest   *message);
+size_t swifteats__v1__watch_menu_changes_request__pack
+                     (const Swifteats__V1__WatchMenuChangesRequest   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__watch_menu_changes_request__pack_to_buffer
+                     (const Swifteats__V1__WatchMenuChangesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__WatchMenuChangesRequest *
+       swifteats__v1__watch_menu_changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__watch_menu_changes_request__free_unpacked
+                     (Swifteats__V1__WatchMenuChangesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__MenuChangeEvent methods */
+void   swifteats__v1__menu_change_event__init
+                     (Swifteats__V1__MenuChangeEvent         *message);
+size_t swifteats__v1__menu_change_event__get_packed_size
+                     (const Swifteats__V1__MenuChangeEvent   *message);
+size_t swifteats__v1__menu_change_event__pack
+                     (const Swifteats__V1__MenuChangeEvent   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__menu_change_event__pack_to_buffer
+                     (const Swifteats__V1__MenuChangeEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__MenuChangeEvent *
+       swifteats__v1__menu_change_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__menu_change_event__free_unpacked
+                     (Swifteats__V1__MenuChangeEvent *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Swifteats__V1__Restaurant_Closure)
@@ -1296,6 +1407,12 @@ typedef void (*Swifteats__V1__OrderableItem_Closure)
 typedef void (*Swifteats__V1__GetItemsForOrderResponse_Closure)
                  (const Swifteats__V1__GetItemsForOrderResponse *message,
                   void *closure_data);
+typedef void (*Swifteats__V1__WatchMenuChangesRequest_Closure)
+                 (const Swifteats__V1__WatchMenuChangesRequest *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__MenuChangeEvent_Closure)
+                 (const Swifteats__V1__MenuChangeEvent *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1339,6 +1456,10 @@ struct Swifteats__V1__MenuService_Service
                               const Swifteats__V1__GetItemsForOrderRequest *input,
                               Swifteats__V1__GetItemsForOrderResponse_Closure closure,
                               void *closure_data);
+  void (*watch_menu_changes)(Swifteats__V1__MenuService_Service *service,
+                             const Swifteats__V1__WatchMenuChangesRequest *input,
+                             Swifteats__V1__MenuChangeEvent_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Swifteats__V1__MenuService_ServiceDestroy)(Swifteats__V1__MenuService_Service *);
 void swifteats__v1__menu_service__init (Swifteats__V1__MenuService_Service *service,
@@ -1355,7 +1476,8 @@ void swifteats__v1__menu_service__init (Swifteats__V1__MenuService_Service *serv
       function_prefix__ ## update_restaurant_status,\
       function_prefix__ ## update_item_availability,\
       function_prefix__ ## bulk_update_item_availability,\
-      function_prefix__ ## get_items_for_order  }
+      function_prefix__ ## get_items_for_order,\
+      function_prefix__ ## watch_menu_changes  }
 void swifteats__v1__menu_service__list_restaurants(ProtobufCService *service,
                                                    const Swifteats__V1__ListRestaurantsRequest *input,
                                                    Swifteats__V1__ListRestaurantsResponse_Closure closure,
@@ -1392,6 +1514,10 @@ void swifteats__v1__menu_service__get_items_for_order(ProtobufCService *service,
                                                       const Swifteats__V1__GetItemsForOrderRequest *input,
                                                       Swifteats__V1__GetItemsForOrderResponse_Closure closure,
                                                       void *closure_data);
+void swifteats__v1__menu_service__watch_menu_changes(ProtobufCService *service,
+                                                     const Swifteats__V1__WatchMenuChangesRequest *input,
+                                                     Swifteats__V1__MenuChangeEvent_Closure closure,
+                                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1417,6 +1543,8 @@ extern const ProtobufCMessageDescriptor swifteats__v1__bulk_update_item_availabi
 extern const ProtobufCMessageDescriptor swifteats__v1__get_items_for_order_request__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__orderable_item__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__get_items_for_order_response__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__watch_menu_changes_request__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__menu_change_event__descriptor;
 extern const ProtobufCServiceDescriptor swifteats__v1__menu_service__descriptor;
 
 PROTOBUF_C__END_DECLS

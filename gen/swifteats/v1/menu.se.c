@@ -93,6 +93,16 @@ static int swifteats_v1_menu_service__get_items_for_order_invoke(se_call *call, 
     return 0;
 }
 
+static int swifteats_v1_menu_service__watch_menu_changes_invoke(se_call *call, const ProtobufCMessage *req,
+        const void *handlers, void *ctx)
+{
+    const swifteats_v1_menu_service_handlers *h = handlers;
+    if (h->watch_menu_changes == NULL)
+        return -1;
+    h->watch_menu_changes(call, (const Swifteats__V1__WatchMenuChangesRequest *)req, ctx);
+    return 0;
+}
+
 const se_method_desc swifteats_v1_menu_service_methods[] = {
     [SWIFTEATS_V1_MENU_SERVICE_METHOD_LIST_RESTAURANTS] = {
         .path = "/swifteats.v1.MenuService/ListRestaurants",
@@ -174,6 +184,15 @@ const se_method_desc swifteats_v1_menu_service_methods[] = {
         .input = &swifteats__v1__get_items_for_order_request__descriptor,
         .output = &swifteats__v1__get_items_for_order_response__descriptor,
         .invoke = swifteats_v1_menu_service__get_items_for_order_invoke,
+    },
+    [SWIFTEATS_V1_MENU_SERVICE_METHOD_WATCH_MENU_CHANGES] = {
+        .path = "/swifteats.v1.MenuService/WatchMenuChanges",
+        .name = "WatchMenuChanges",
+        .kind = SE_RPC_SERVER_STREAMING,
+        .idempotent = 1,
+        .input = &swifteats__v1__watch_menu_changes_request__descriptor,
+        .output = &swifteats__v1__menu_change_event__descriptor,
+        .invoke = swifteats_v1_menu_service__watch_menu_changes_invoke,
     },
     [SWIFTEATS_V1_MENU_SERVICE_N_METHODS] = {.path = NULL},
 };

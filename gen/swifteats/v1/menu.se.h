@@ -20,7 +20,8 @@ enum {
     SWIFTEATS_V1_MENU_SERVICE_METHOD_UPDATE_ITEM_AVAILABILITY = 6,
     SWIFTEATS_V1_MENU_SERVICE_METHOD_BULK_UPDATE_ITEM_AVAILABILITY = 7,
     SWIFTEATS_V1_MENU_SERVICE_METHOD_GET_ITEMS_FOR_ORDER = 8,
-    SWIFTEATS_V1_MENU_SERVICE_N_METHODS = 9
+    SWIFTEATS_V1_MENU_SERVICE_METHOD_WATCH_MENU_CHANGES = 9,
+    SWIFTEATS_V1_MENU_SERVICE_N_METHODS = 10
 };
 
 /* The service, its methods (indexed by the enum above) and its REST
@@ -125,6 +126,39 @@ typedef struct swifteats_v1_menu_service_handlers {
      * swifteats.v1.MenuService GetItemsForOrder: unary, idempotent (retried on UNAVAILABLE).
      */
     void (*get_items_for_order)(se_call *call, const Swifteats__V1__GetItemsForOrderRequest *req, void *ctx);
+    /*
+     * Internal (the gateway's edge cache, no REST route): a stream of change
+     * events, one per committed operator write made through ANY replica of
+     * the menu service, until the client cancels or the server shuts down
+     * (then the stream ends with CANCELLED or UNAVAILABLE).
+     *
+     * Semantics, what a cache in front of this service must do:
+     * * The first message of every stream is a reset event (reset = true):
+     *   drop everything cached, since writes may have happened before the
+     *   stream was open.
+     * * Each later event names one restaurant and which of its read models
+     *   changed. A write is committed to the database before its event is
+     *   sent; by the time the event is received, a read through this service
+     *   returns the new data.
+     * * Reset events also come later whenever changes may have been missed:
+     *   when this replica loses its connection to the other replicas' events
+     *   (Redis Pub/Sub; then complete = false), when it regains it
+     *   (complete = true), and when another replica could not publish an
+     *   event. A watcher that sees the stream end must reconnect and treat
+     *   the new stream's initial reset as authoritative.
+     * * While the last reset said complete = false, writes made through other
+     *   replicas may not be reported at all: a watcher must not keep cached
+     *   data longer than it can tolerate staleness (e.g. stop caching) until a
+     *   reset with complete = true arrives.
+     * * Delivery is at most once per event, in commit order for writes made
+     *   through one replica; loss is always followed by a reset, so a watcher
+     *   that evicts on every event and flushes on every reset never keeps
+     *   stale data for longer than the event delivery delay.
+     * Errors: none of its own (the request has no fields yet).
+     *
+     * swifteats.v1.MenuService WatchMenuChanges: server streaming, idempotent (retried on UNAVAILABLE).
+     */
+    void (*watch_menu_changes)(se_call *call, const Swifteats__V1__WatchMenuChangesRequest *req, void *ctx);
 } swifteats_v1_menu_service_handlers;
 
 /* Registers the handler table on `s` (before se_server_start). `h` and
@@ -506,6 +540,58 @@ static inline se_pending *swifteats_v1_menu_service_get_items_for_order_async(
     return se_rpc_unary_async_typed(ch, &swifteats_v1_menu_service_methods[SWIFTEATS_V1_MENU_SERVICE_METHOD_GET_ITEMS_FOR_ORDER],
                                     (const ProtobufCMessage *)req, opts,
                                     swifteats_v1_menu_service__get_items_for_order_adapt, (void (*)(void))cb, arg);
+}
+
+/*
+ * Internal (the gateway's edge cache, no REST route): a stream of change
+ * events, one per committed operator write made through ANY replica of
+ * the menu service, until the client cancels or the server shuts down
+ * (then the stream ends with CANCELLED or UNAVAILABLE).
+ *
+ * Semantics, what a cache in front of this service must do:
+ * * The first message of every stream is a reset event (reset = true):
+ *   drop everything cached, since writes may have happened before the
+ *   stream was open.
+ * * Each later event names one restaurant and which of its read models
+ *   changed. A write is committed to the database before its event is
+ *   sent; by the time the event is received, a read through this service
+ *   returns the new data.
+ * * Reset events also come later whenever changes may have been missed:
+ *   when this replica loses its connection to the other replicas' events
+ *   (Redis Pub/Sub; then complete = false), when it regains it
+ *   (complete = true), and when another replica could not publish an
+ *   event. A watcher that sees the stream end must reconnect and treat
+ *   the new stream's initial reset as authoritative.
+ * * While the last reset said complete = false, writes made through other
+ *   replicas may not be reported at all: a watcher must not keep cached
+ *   data longer than it can tolerate staleness (e.g. stop caching) until a
+ *   reset with complete = true arrives.
+ * * Delivery is at most once per event, in commit order for writes made
+ *   through one replica; loss is always followed by a reset, so a watcher
+ *   that evicts on every event and flushes on every reset never keeps
+ *   stale data for longer than the event delivery delay.
+ * Errors: none of its own (the request has no fields yet).
+ *
+ * swifteats.v1.MenuService WatchMenuChanges: server streaming, idempotent (retried on UNAVAILABLE).
+ * `_open`: a blocking reader (se_stream_read gives each Swifteats__V1__MenuChangeEvent,
+ * yours: se_msg_free; then se_stream_close); NULL and `st` set on
+ * failure to start. `_async`: cbs->on_message per message, then
+ * cbs->on_end once, on a runtime client thread; NULL: no callback.
+ */
+static inline se_stream *swifteats_v1_menu_service_watch_menu_changes_open(
+        se_channel *ch, const Swifteats__V1__WatchMenuChangesRequest *req,
+        const se_call_opts *opts, se_status *st)
+{
+    return se_rpc_stream_open(ch, &swifteats_v1_menu_service_methods[SWIFTEATS_V1_MENU_SERVICE_METHOD_WATCH_MENU_CHANGES],
+                              (const ProtobufCMessage *)req, opts, st);
+}
+
+static inline se_pending *swifteats_v1_menu_service_watch_menu_changes_async(
+        se_channel *ch, const Swifteats__V1__WatchMenuChangesRequest *req,
+        const se_call_opts *opts, const se_stream_cbs *cbs, void *arg)
+{
+    return se_rpc_stream_async(ch, &swifteats_v1_menu_service_methods[SWIFTEATS_V1_MENU_SERVICE_METHOD_WATCH_MENU_CHANGES],
+                               (const ProtobufCMessage *)req, opts, cbs, arg);
 }
 
 #endif
