@@ -335,7 +335,7 @@ static void stream_message(se_pending *p, int ok)
     grpc_byte_buffer *bb = p->io.recv_bb;
     p->io.recv_bb = NULL;
     if (ok && bb && !p->failed) {
-        ProtobufCMessage *msg = se__decode(p->m->output, bb);
+        ProtobufCMessage *msg = se__decode(p->m->output, bb, NULL);
         if (!msg) {
             char why[160];
             snprintf(why, sizeof why, "cannot decode %s", p->m->output->name);

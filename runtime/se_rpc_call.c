@@ -21,6 +21,12 @@
  * Unary: the request arrived with the call (GRPC_SRM_PAYLOAD_READ_INITIAL_
  * BYTE_BUFFER). The reply is one batch: SEND_INITIAL_METADATA, SEND_MESSAGE
  * (on OK), SEND_STATUS_FROM_SERVER, RECV_CLOSE_ON_SERVER. No locks.
+ * The request of a unary or server-streaming call is decoded into the call's
+ * own memory (se_call.arena, SE_CALL_ARENA bytes, then the grpc_call's
+ * arena): no malloc/free per message or field, and it lives exactly as long
+ * as the handler may use it. Client/bidi stream messages are valid only
+ * during one invocation and use the heap (an arena would grow with the
+ * stream).
  *
  * Server streaming: RECV_CLOSE_ON_SERVER starts alone on arrival; its
  * `cancelled` result is the cancellation signal (sets `cancelled`, runs the
@@ -67,9 +73,10 @@ static int is_stream(const se_call *c)
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-se_call *se__call_new(const se__method_reg *reg)
+se_call *se__call_new(se__method_reg *reg)
 {
-    se_call *c = gpr_zalloc(sizeof(*c));
+    se_call *c = gpr_malloc(sizeof(*c));
+    memset(c, 0, offsetof(se_call, arena)); /* the arena needs no zeroing */
     c->t_arrived.kind = SE_TAG_CALL_ARRIVED;
     c->t_closed.kind = SE_TAG_CALL_CLOSED;
     c->t_sent.kind = SE_TAG_CALL_SENT;
@@ -88,7 +95,6 @@ static void call_free(se_call *c)
     grpc_metadata_array_destroy(&c->md);
     if (c->payload)
         grpc_byte_buffer_destroy(c->payload);
-    se_msg_free(c->req);
     for (size_t i = 0; i < c->q_len; i++)
         grpc_byte_buffer_destroy(c->q[(c->q_head + i) % c->q_cap]);
     gpr_free(c->q);
@@ -104,9 +110,9 @@ void se__call_free_unused(se_call *c)
 void se__call_unref(se_call *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
-        se_server *s = c->reg->server;
+        se__method_reg *reg = c->reg;
         call_free(c);
-        se__server_call_ended(s);
+        se__server_call_ended(reg);
     }
 }
 
@@ -439,10 +445,10 @@ static void take_request_id(se_call *c)
         grpc_slice v = c->md.metadata[i].value;
         size_t len = GRPC_SLICE_LENGTH(v);
         const uint8_t *p = GRPC_SLICE_START_PTR(v);
-        int ok = len > 0 && len <= SE_REQUEST_ID_MAX;
-        for (size_t k = 0; ok && k < len; k++)
-            ok = p[k] > 0x20 && p[k] < 0x7f;
-        if (ok) {
+        unsigned bad = len == 0 || len > SE_REQUEST_ID_MAX;
+        for (size_t k = 0; k < len && len <= SE_REQUEST_ID_MAX; k++)
+            bad |= (uint8_t)(p[k] - 0x21) > 0x7e - 0x21; /* printable, no space */
+        if (!bad) {
             memcpy(c->request_id, p, len);
             c->request_id[len] = '\0';
             return;
@@ -463,7 +469,8 @@ void se__call_arrived(se_call *c)
         if (!c->payload) {
             se_call_fail(c, GRPC_STATUS_INTERNAL, "no request message");
         } else {
-            c->req = se__decode(m->input, c->payload);
+            ProtobufCAllocator alloc = se__call_allocator(c);
+            c->req = se__decode(m->input, c->payload, &alloc);
             grpc_byte_buffer_destroy(c->payload);
             c->payload = NULL;
             if (!c->req)
@@ -507,7 +514,7 @@ static void on_received(se_call *c, int ok)
         return;
     }
     if (!c->read_dead) {
-        ProtobufCMessage *req = se__decode(m->input, bb);
+        ProtobufCMessage *req = se__decode(m->input, bb, NULL);
         if (!req) {
             char why[160];
             snprintf(why, sizeof why, "cannot decode %s", m->input->name);

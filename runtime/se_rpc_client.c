@@ -4,6 +4,11 @@
  * Channels: one grpc_channel per target for the whole process, kept in a
  * small list under a mutex (looked up once by callers, who keep the
  * pointer), created with insecure credentials, destroyed by se_rpc_shutdown.
+ * Each method is registered once per channel (grpc_channel_register_call,
+ * on its first call) and its calls are created from that handle: measured
+ * ~500 instructions per call cheaper than grpc_channel_create_call with the
+ * path. The handles live in a lock-free table in the channel keyed by the
+ * method descriptor's address (se_rpc_priv.h).
  *
  * Blocking unary call (se_rpc_unary): one batch of six ops on the calling
  * thread's own GRPC_CQ_PLUCK completion queue (thread-local, created on
@@ -77,6 +82,7 @@ se_channel *se_channel_get(const char *target)
         c = gpr_zalloc(sizeof(*c) + len + 1);
         memcpy(c->target, target, len + 1);
         c->ch = create_channel(target);
+        pthread_mutex_init(&c->mu, NULL);
         c->next = g_chan.channels;
         g_chan.channels = c;
     }
@@ -133,6 +139,7 @@ void se__client_shutdown(void)
     while (c) {
         se_channel *next = c->next;
         grpc_channel_destroy(c->ch);
+        pthread_mutex_destroy(&c->mu);
         gpr_free(c);
         c = next;
     }
@@ -227,9 +234,53 @@ void se__md_dispose(se__md_out *o)
     o->blob = NULL;
 }
 
+static size_t method_slot(const se_method_desc *m)
+{
+    uintptr_t h = (uintptr_t)m;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> 7) & (SE_CHAN_METHODS - 1);
+}
+
+/* Registered-call handle of m on ch, registering it on first use; NULL when
+ * the table is full. THREAD: any. */
+static void *method_handle(se_channel *ch, const se_method_desc *m)
+{
+    size_t i = method_slot(m);
+    for (size_t n = 0; n < SE_CHAN_METHODS; n++, i = (i + 1) & (SE_CHAN_METHODS - 1)) {
+        const se_method_desc *got = atomic_load_explicit(&ch->methods[i].m, memory_order_acquire);
+        if (got == m)
+            return ch->methods[i].handle;
+        if (!got)
+            break;
+    }
+    void *handle = NULL;
+    pthread_mutex_lock(&ch->mu);
+    i = method_slot(m);
+    for (size_t n = 0; n < SE_CHAN_METHODS; n++, i = (i + 1) & (SE_CHAN_METHODS - 1)) {
+        se__chan_method *e = &ch->methods[i];
+        const se_method_desc *got = atomic_load_explicit(&e->m, memory_order_relaxed);
+        if (got == m) {
+            handle = e->handle;
+            break;
+        }
+        if (!got) {
+            e->handle = handle = grpc_channel_register_call(ch->ch, m->path, NULL, NULL);
+            atomic_store_explicit(&e->m, m, memory_order_release);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ch->mu);
+    return handle;
+}
+
 grpc_call *se__create_call(se_channel *ch, const se_method_desc *m, grpc_call *parent,
                            grpc_completion_queue *cq, gpr_timespec deadline)
 {
+    void *handle = method_handle(ch, m);
+    if (handle)
+        return grpc_channel_create_registered_call(ch->ch, parent, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                   handle, deadline, NULL);
     return grpc_channel_create_call(ch->ch, parent, GRPC_PROPAGATE_DEFAULTS, cq,
                                     grpc_slice_from_static_string(m->path), NULL, deadline,
                                     NULL);
@@ -300,7 +351,7 @@ void se__io_unary_result(se__client_io *io, const se_method_desc *m, ProtobufCMe
         if (!io->recv_bb) {
             se_status_set(st, GRPC_STATUS_INTERNAL, "%s: no response message", m->path);
         } else {
-            *resp = se__decode(m->output, io->recv_bb);
+            *resp = se__decode(m->output, io->recv_bb, NULL);
             if (!*resp)
                 se_status_set(st, GRPC_STATUS_INTERNAL, "cannot decode %s", m->output->name);
         }

@@ -2,7 +2,9 @@
  *
  * Encoding packs straight into one gRPC slice (no intermediate buffer).
  * Decoding reads a single-slice buffer in place; a multi-slice buffer (a
- * large message split by the transport) is joined once first.
+ * large message split by the transport) is joined once first. A server
+ * call's request is decoded into the call's own memory (no malloc/free per
+ * field; it goes away with the call, which is exactly its lifetime).
  */
 #include <string.h>
 
@@ -29,7 +31,32 @@ grpc_byte_buffer *se__encode(const ProtobufCMessage *msg)
     return bb;
 }
 
-ProtobufCMessage *se__decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
+static void *call_alloc(void *data, size_t size)
+{
+    se_call *c = data;
+    size_t need = (size + 15) & ~(size_t)15;
+    if (need <= SE_CALL_ARENA - c->arena_used) {
+        void *p = c->arena + c->arena_used;
+        c->arena_used += need;
+        return p;
+    }
+    /* grpc_call_arena_alloc sets up an ExecCtx per call: only for spills */
+    return grpc_call_arena_alloc(c->call, need ? need : 16);
+}
+
+static void call_free(void *data, void *p)
+{
+    (void)data;
+    (void)p;
+}
+
+ProtobufCAllocator se__call_allocator(se_call *c)
+{
+    return (ProtobufCAllocator){.alloc = call_alloc, .free = call_free, .allocator_data = c};
+}
+
+ProtobufCMessage *se__decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                             ProtobufCAllocator *alloc)
 {
     if (bb->type != GRPC_BB_RAW || bb->data.raw.compression != GRPC_COMPRESS_NONE ||
         bb->data.raw.slice_buffer.count != 1) {
@@ -39,13 +66,13 @@ ProtobufCMessage *se__decode(const ProtobufCMessageDescriptor *desc, grpc_byte_b
             return NULL;
         grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
         grpc_byte_buffer_reader_destroy(&rd);
-        ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all),
+        ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, GRPC_SLICE_LENGTH(all),
                                                         GRPC_SLICE_START_PTR(all));
         grpc_slice_unref(all);
         return m;
     }
     grpc_slice s = bb->data.raw.slice_buffer.slices[0];
-    return protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+    return protobuf_c_message_unpack(desc, alloc, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
 }
 
 void se__status_from_grpc(se_status *st, grpc_status_code code, grpc_slice details)

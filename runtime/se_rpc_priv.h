@@ -58,23 +58,34 @@ typedef struct se__rpc_config {
 const se__rpc_config *se__rpc_cfg(void);
 
 /* ---- server side: registered methods and calls --------------------------- */
+/* Bytes inside each se_call for its decoded request: small requests need no
+ * allocation at all, larger ones spill into the grpc_call's arena. */
+#define SE_CALL_ARENA 256
 typedef struct se__method_reg {
     se_server *server;
     const se_method_desc *m;
     const void *handlers;
     void *ctx;
     void *handle;        /* from grpc_server_register_method */
+    atomic_int slots;    /* request slots kept posted (grows, see repost) */
+    atomic_int live;     /* calls of this method arrived and not yet freed */
 } se__method_reg;
+
+/* Request slots per method: start with the server's thread count, grow by
+ * one whenever an arrival finds as many calls of the method live as slots
+ * posted, up to this many. */
+#define SE_SLOTS_MAX 64
 
 struct se_call {
     se__tag t_arrived, t_closed, t_sent, t_received, t_done;
-    const se__method_reg *reg;
+    se__method_reg *reg;
     grpc_call *call;
     gpr_timespec deadline;       /* as gRPC reported it (any clock) */
     grpc_metadata_array md;      /* incoming metadata */
     grpc_byte_buffer *payload;   /* unary/server-streaming request bytes, or
                                     the message of the RECV_MESSAGE in flight */
-    ProtobufCMessage *req;       /* decoded request, freed with the call */
+    ProtobufCMessage *req;       /* decoded request (unary, server streaming),
+                                    in the call's arena: gone with the call */
     atomic_int refs;             /* see DESIGN in se_rpc_call.c */
     atomic_int completed;        /* reply/fail/finish was called */
     atomic_int cancelled;        /* RECV_CLOSE_ON_SERVER said cancelled */
@@ -95,10 +106,14 @@ struct se_call {
     grpc_byte_buffer *send_bb;   /* message of the SEND batch in flight */
     grpc_status_code status;     /* final status sent */
     char status_msg[256];
+
+    /* memory for the decoded request (see se__call_alloc); not zeroed */
+    size_t arena_used;
+    _Alignas(16) unsigned char arena[SE_CALL_ARENA];
 };
 
 /* se_rpc_call.c, used by se_rpc_server.c */
-se_call *se__call_new(const se__method_reg *reg);
+se_call *se__call_new(se__method_reg *reg);
 void se__call_free_unused(se_call *c);     /* a slot that never got a call */
 void se__call_arrived(se_call *c);          /* refs: takes the dispatch ref */
 void se__call_event(se__tag *t, int ok);    /* any other SE_TAG_CALL_* */
@@ -106,17 +121,23 @@ void se__call_unref(se_call *c);
 int se__call_invoke(se_call *c, const ProtobufCMessage *req);
 
 /* se_rpc_server.c, used by se_rpc_call.c */
-void se__server_repost(const se__method_reg *reg);
-/* A call that arrived has been freed (the server may be destroyed after). */
-void se__server_call_ended(se_server *s);
+/* A call of reg that arrived has been freed (the server may be destroyed
+ * after). */
+void se__server_call_ended(se__method_reg *reg);
 
 /* ---- messages ----------------------------------------------------------- */
 /* Serializes msg into one refcounted slice (gRPC-owned memory). */
 grpc_slice se__encode_slice(const ProtobufCMessage *msg);
 /* A byte buffer holding msg. OWNERSHIP: caller destroys it. */
 grpc_byte_buffer *se__encode(const ProtobufCMessage *msg);
-/* Decodes bb as `desc`; NULL when the bytes are not a valid message. */
-ProtobufCMessage *se__decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
+/* Decodes bb as `desc`; NULL when the bytes are not a valid message.
+ * alloc NULL: the message is the caller's (se_msg_free); otherwise it lives
+ * in that allocator's memory (see se__arena_allocator). */
+ProtobufCMessage *se__decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                             ProtobufCAllocator *alloc);
+/* A protobuf-c allocator over the server call's memory: c->arena, then the
+ * grpc_call's arena. Everything goes away with the call; free is a no-op. */
+ProtobufCAllocator se__call_allocator(se_call *c);
 /* Fills st from a received status and its details slice. */
 void se__status_from_grpc(se_status *st, grpc_status_code code, grpc_slice details);
 
@@ -142,9 +163,20 @@ void se__md_dispose(se__md_out *o);
 grpc_call *se__parent_call(const se_call_opts *opts);
 /* Absolute deadline from opts->timeout_ms or SE_RPC_TIMEOUT_MS. */
 gpr_timespec se__client_deadline(const se_call_opts *opts);
+/* Methods registered on a channel (grpc_channel_register_call), found by
+ * their descriptor's address: open addressing, lock-free lookups, inserts
+ * under the channel's mutex. A full table falls back to unregistered calls. */
+#define SE_CHAN_METHODS 128
+typedef struct se__chan_method {
+    _Atomic(const se_method_desc *) m; /* set last (release), never cleared */
+    void *handle;
+} se__chan_method;
+
 struct se_channel {
     struct se_channel *next;
     grpc_channel *ch;
+    pthread_mutex_t mu;         /* inserts into methods[] */
+    se__chan_method methods[SE_CHAN_METHODS];
     char target[];
 };
 

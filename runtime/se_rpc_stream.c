@@ -117,7 +117,7 @@ int se_stream_read(se_stream *s, ProtobufCMessage **msg, se_status *st)
             grpc_byte_buffer *bb = s->io.recv_bb;
             s->io.recv_bb = NULL;
             if (bb) {
-                *msg = se__decode(s->m->output, bb);
+                *msg = se__decode(s->m->output, bb, NULL);
                 grpc_byte_buffer_destroy(bb);
                 if (*msg)
                     return 1;

@@ -4,9 +4,13 @@
  *   se-bench-rpc server raw|se ADDR         serve until SIGTERM; prints
  *                                           {"port":N} once listening and
  *                                           its CPU per call at exit
- *   se-bench-rpc client raw|se TARGET SECONDS INFLIGHT
+ *   se-bench-rpc client raw|se TARGET SECONDS INFLIGHT [--calls N]
  *                                           keep INFLIGHT calls in flight for
- *                                           SECONDS, print one JSON line
+ *                                           SECONDS, print one JSON line;
+ *                                           with --calls, stop after N calls
+ *                                           (SECONDS is then a cap): a fixed
+ *                                           amount of work for profiling,
+ *                                           e.g. under callgrind
  *
  * Both servers answer "/swifteats.bench.v1.Bench/Echo" with the same bytes:
  * the raw one sends a pre-serialized response without decoding anything (the
@@ -261,12 +265,34 @@ static int serve_raw(const char *addr, int threads)
 
 typedef struct bench_client {
     atomic_int stop;
+    long max_calls;         /* 0: run for the time given */
+    atomic_long started;
     atomic_long done;
     atomic_long failed;
     atomic_long in_flight;
     float *samples; /* latency per completed call, microseconds */
     atomic_long n_samples;
 } bench_client;
+
+/* 1 when another call may start (not stopped, --calls budget left). */
+static int may_start(bench_client *bc)
+{
+    if (atomic_load(&bc->stop))
+        return 0;
+    return bc->max_calls == 0 || atomic_fetch_add(&bc->started, 1) < bc->max_calls;
+}
+
+/* Runs for `seconds`, or with --calls until every call finished. */
+static void run_for(bench_client *bc, double seconds)
+{
+    if (bc->max_calls == 0) {
+        usleep((useconds_t)(seconds * 1e6));
+        return;
+    }
+    double until = now_us() + seconds * 1e6;
+    while (atomic_load(&bc->done) + atomic_load(&bc->failed) < bc->max_calls && now_us() < until)
+        usleep(1000);
+}
 
 static void record(bench_client *bc, double start_us, int ok)
 {
@@ -358,7 +384,7 @@ static void raw_client_finish(raw_client *rc, raw_client_call *c, int success)
     grpc_call_unref(c->call);
     free(c);
     atomic_fetch_sub(&rc->bc.in_flight, 1);
-    if (!atomic_load(&rc->bc.stop))
+    if (may_start(&rc->bc))
         raw_client_start(rc);
 }
 
@@ -380,9 +406,10 @@ static void wait_drained(bench_client *bc)
         usleep(1000);
 }
 
-static int client_raw(const char *target, double seconds, int inflight)
+static int client_raw(const char *target, double seconds, int inflight, long calls)
 {
     raw_client rc = {0};
+    rc.bc.max_calls = calls;
     rc.bc.samples = malloc(sizeof(float) * MAX_SAMPLES);
     Grpc__Health__V1__HealthCheckRequest req = bench_request();
     rc.request = pack_slice(&req.base);
@@ -394,9 +421,9 @@ static int client_raw(const char *target, double seconds, int inflight)
     pthread_t tid;
     pthread_create(&tid, NULL, raw_client_thread, &rc);
     double cpu0 = cpu_us(), t0 = now_us();
-    for (int i = 0; i < inflight; i++)
+    for (int i = 0; i < inflight && may_start(&rc.bc); i++)
         raw_client_start(&rc);
-    usleep((useconds_t)(seconds * 1e6));
+    run_for(&rc.bc, seconds);
     atomic_store(&rc.bc.stop, 1);
     double elapsed = (now_us() - t0) / 1e6, cpu = cpu_us() - cpu0;
     wait_drained(&rc.bc);
@@ -429,7 +456,7 @@ static void se_client_done(void *arg, const se_status *st, ProtobufCMessage *res
     se_client_call *c = arg;
     record(&c->ctx->bc, c->start_us, st->code == GRPC_STATUS_OK && resp != NULL);
     se_msg_free(resp);
-    if (atomic_load(&c->ctx->bc.stop)) {
+    if (!may_start(&c->ctx->bc)) {
         atomic_fetch_sub(&c->ctx->bc.in_flight, 1);
         free(c);
         return;
@@ -447,19 +474,20 @@ static void se_client_start(se_client_call *c)
     }
 }
 
-static int client_se(const char *target, double seconds, int inflight)
+static int client_se(const char *target, double seconds, int inflight, long calls)
 {
     se_client_ctx ctx = {0};
+    ctx.bc.max_calls = calls;
     ctx.bc.samples = malloc(sizeof(float) * MAX_SAMPLES);
     ctx.channel = se_channel_get(target);
     double cpu0 = cpu_us(), t0 = now_us();
-    for (int i = 0; i < inflight; i++) {
+    for (int i = 0; i < inflight && may_start(&ctx.bc); i++) {
         se_client_call *c = calloc(1, sizeof(*c));
         c->ctx = &ctx;
         atomic_fetch_add(&ctx.bc.in_flight, 1);
         se_client_start(c);
     }
-    usleep((useconds_t)(seconds * 1e6));
+    run_for(&ctx.bc, seconds);
     atomic_store(&ctx.bc.stop, 1);
     double elapsed = (now_us() - t0) / 1e6, cpu = cpu_us() - cpu0;
     wait_drained(&ctx.bc);
@@ -471,7 +499,7 @@ static int client_se(const char *target, double seconds, int inflight)
 static int usage(void)
 {
     fprintf(stderr, "usage: se-bench-rpc server raw|se ADDR\n"
-                    "       se-bench-rpc client raw|se TARGET SECONDS INFLIGHT\n");
+                    "       se-bench-rpc client raw|se TARGET SECONDS INFLIGHT [--calls N]\n");
     return 2;
 }
 
@@ -485,12 +513,15 @@ int main(int argc, char **argv)
     int is_raw = strcmp(argv[2], "raw") == 0;
     if (strcmp(argv[1], "server") == 0) {
         rc = is_raw ? serve_raw(argv[3], (int)se_env_int("SE_RPC_THREADS", 2, 1, 16)) : serve_se(argv[3]);
-    } else if (strcmp(argv[1], "client") == 0 && argc == 6) {
+    } else if (strcmp(argv[1], "client") == 0 && (argc == 6 || argc == 8)) {
         double seconds = atof(argv[4]);
         int inflight = atoi(argv[5]);
-        if (seconds <= 0 || seconds > 600 || inflight < 1 || inflight > 10000)
+        long calls = argc == 8 && strcmp(argv[6], "--calls") == 0 ? atol(argv[7]) : 0;
+        if (seconds <= 0 || seconds > 3600 || inflight < 1 || inflight > 10000 ||
+            (argc == 8 && calls < 1))
             return usage();
-        rc = is_raw ? client_raw(argv[3], seconds, inflight) : client_se(argv[3], seconds, inflight);
+        rc = is_raw ? client_raw(argv[3], seconds, inflight, calls)
+                    : client_se(argv[3], seconds, inflight, calls);
     } else {
         return usage();
     }
