@@ -4,8 +4,10 @@
 
 #include <sys/time.h>
 
+#include "gw_request.h"
 #include "se_config.h"
 #include "se_log.h"
+#include "se_rpc.h"
 
 static double ms_between(const struct timeval *a, const struct timeval *b)
 {
@@ -26,9 +28,33 @@ static void response_request_id(h2o_req_t *req, char *buf, size_t cap)
     copy_iov(buf, cap, i >= 0 ? req->res.headers.entries[i].value : h2o_iovec_init("", 0));
 }
 
+/* ,"route":"...","rpc_status":"OK","upstream_ms":0.412 for what is known. */
+static void routing_fields(h2o_req_t *req, char *buf, size_t cap)
+{
+    gw_request *r = gw_request_find(req);
+    size_t len = 0;
+    buf[0] = '\0';
+    if (r == NULL)
+        return;
+    if (r->route != NULL) {
+        char esc[512];
+        int n = snprintf(buf, cap, ",\"route\":\"%s\"", se_json_escape(esc, sizeof esc, r->route));
+        len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    }
+    if (r->rpc_code >= 0 && len < cap) {
+        int n = snprintf(buf + len, cap - len, ",\"rpc_status\":\"%s\",\"upstream_ms\":%.3f",
+                         se_status_name((grpc_status_code)r->rpc_code),
+                         (double)r->upstream_ns / 1e6);
+        if (n < 0 || (size_t)n >= cap - len)
+            buf[len] = '\0';
+    }
+}
+
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
+    char routing[768];
+    routing_fields(req, routing, sizeof routing);
     char method[32], path[512], rid[80], esc_method[64], esc_path[1024], esc_rid[160];
     copy_iov(method, sizeof method, req->input.method);
     copy_iov(path, sizeof path, req->input.path);
@@ -39,11 +65,12 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     int version = req->version;
     se_log_fields(SE_LOG_INFO, "http_access",
                   "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,"
-                  "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"protocol\":\"HTTP/%d.%d\"",
+                  "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"protocol\":\"HTTP/%d.%d\"%s",
                   se_json_escape(esc_method, sizeof esc_method, method),
                   se_json_escape(esc_path, sizeof esc_path, path), req->res.status,
                   req->bytes_sent, ms_between(&req->timestamps.request_begin_at, &end),
-                  se_json_escape(esc_rid, sizeof esc_rid, rid), version >> 8, version & 0xff);
+                  se_json_escape(esc_rid, sizeof esc_rid, rid), version >> 8, version & 0xff,
+                  routing);
 }
 
 void gw_access_log_register(h2o_pathconf_t *pathconf)

@@ -37,6 +37,28 @@ static void take_request_id(gw_request *r)
     }
 }
 
+/* The gw_request travels in req->env (h2o's per-request environment,
+ * used only by handlers we do not run: fastcgi, mruby) as the pair
+ * ENV_KEY, {r, sizeof *r}, so the h2o logger can find it. */
+#define ENV_KEY "se.gw_request"
+
+static void env_put(gw_request *r)
+{
+    h2o_req_t *req = r->req;
+    h2o_vector_reserve(&req->pool, &req->env, req->env.size + 2);
+    req->env.entries[req->env.size++] = h2o_iovec_init(H2O_STRLIT(ENV_KEY));
+    req->env.entries[req->env.size++] = h2o_iovec_init((char *)r, sizeof *r);
+}
+
+gw_request *gw_request_find(h2o_req_t *req)
+{
+    for (size_t i = 0; i + 1 < req->env.size; i += 2) {
+        if (h2o_memis(req->env.entries[i].base, req->env.entries[i].len, H2O_STRLIT(ENV_KEY)))
+            return (gw_request *)req->env.entries[i + 1].base;
+    }
+    return NULL;
+}
+
 static void on_request_gone(void *p)
 {
     gw_request *r = p;
@@ -48,8 +70,12 @@ gw_request *gw_request_begin(h2o_req_t *req)
     gw_request *r = h2o_mem_alloc_shared(&req->pool, sizeof *r, on_request_gone);
     r->req = req;
     r->loop = gw_loop_of(req->conn->ctx);
+    r->route = NULL;
+    r->rpc_code = -1;
+    r->upstream_ns = -1;
     gw_loop_hold(r->loop);
     take_request_id(r);
+    env_put(r);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           r->request_id, strlen(r->request_id));
     return r;
@@ -65,6 +91,8 @@ static const char *reason_of(int status)
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 304: return "Not Modified";
+    case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 429: return "Too Many Requests";

@@ -18,11 +18,20 @@ typedef struct gw_request {
     h2o_req_t *req;
     gw_loop *loop;
     char request_id[GW_REQUEST_ID_MAX + 1]; /* NUL-terminated */
+    /* For the access log (gw_access_log.c), set by whoever knows: */
+    const char *route;     /* matched path template (router), NULL: none */
+    int rpc_code;          /* grpc_status_code of the backend call, -1: none */
+    int64_t upstream_ns;   /* duration of the backend call, -1: none */
 } gw_request;
 
 /* Creates the request's state in req->pool and adds the X-Request-Id
  * response header. OWNERSHIP: freed with the pool. THREAD: the loop's. */
 gw_request *gw_request_begin(h2o_req_t *req);
+
+/* The gw_request of `req` (the one gw_request_begin made), or NULL when
+ * the router never saw the request (h2o answered it itself, e.g. a 413).
+ * THREAD: the loop's; valid until the pool is cleared. */
+gw_request *gw_request_find(h2o_req_t *req);
 
 /* Sends the whole response: status, Content-Type, Content-Length and the
  * body (copied). THREAD: the loop's, exactly once per request. */

@@ -77,6 +77,49 @@ int gw_router_match(const gw_router *rt, h2o_iovec_t method, h2o_iovec_t path,
     return -1;
 }
 
+size_t gw_router_allowed(const gw_router *rt, h2o_iovec_t path, char *buf, size_t cap)
+{
+    size_t len = 0, n = 0;
+    gw_route_match m;
+    if (cap > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; i < rt->n_routes; i++) {
+        const gw_route *r = &rt->routes[i];
+        if (!match_template(r->path_template, path, &m))
+            continue;
+        size_t ml = strlen(r->method);
+        if (strstr(buf, r->method) != NULL || len + ml + 3 > cap)
+            continue; /* already listed (methods are distinct words) or full */
+        if (n++ > 0) {
+            memcpy(buf + len, ", ", 2);
+            len += 2;
+        }
+        memcpy(buf + len, r->method, ml + 1);
+        len += ml;
+    }
+    return n;
+}
+
+static void not_routed(gw_router *rt, gw_request *r)
+{
+    h2o_req_t *req = r->req;
+    char allow[64];
+    if (gw_router_allowed(rt, req->path_normalized, allow, sizeof allow) > 0) {
+        size_t len = strlen(allow);
+        char *v = h2o_mem_alloc_pool(&req->pool, len);
+        memcpy(v, allow, len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, v, len);
+        gw_error_send(r, 405, GRPC_STATUS_UNIMPLEMENTED,
+                      "method %.*s not allowed for %.*s (allowed: %s)",
+                      (int)req->method.len, req->method.base,
+                      (int)req->path_normalized.len, req->path_normalized.base, allow);
+        return;
+    }
+    gw_error_send(r, 404, GRPC_STATUS_NOT_FOUND, "no route for %.*s %.*s",
+                  (int)req->method.len, req->method.base,
+                  (int)req->path_normalized.len, req->path_normalized.base);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     gw_router *rt = ((router_handler *)self)->router;
@@ -84,11 +127,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     gw_route_match m;
     int i = gw_router_match(rt, req->method, req->path_normalized, &m);
     if (i < 0) {
-        gw_error_send(r, 404, GRPC_STATUS_NOT_FOUND, "no route for %.*s %.*s",
-                      (int)req->method.len, req->method.base,
-                      (int)req->path_normalized.len, req->path_normalized.base);
+        not_routed(rt, r);
         return 0;
     }
+    r->route = rt->routes[i].path_template;
     rt->routes[i].fn(r, &m, rt->routes[i].data);
     return 0;
 }

@@ -3,7 +3,8 @@
  * The router is the one h2o handler of the gateway (registered on "/"):
  * every request gets a gw_request (request id, loop hold), is matched
  * against the routes in the order they were added, and an unmatched request
- * gets the contract's 404 error body. Path templates use the
+ * gets the contract's error body: 405 with an Allow header when the path is
+ * a route's with another method (status UNIMPLEMENTED), else 404. Path templates use the
  * google.api.http syntax for single segments: "/api/v1/orders/{order_id}";
  * the generated route table (se_registry_routes) plugs in through
  * gw_router_add.
@@ -47,5 +48,11 @@ int gw_router_add(gw_router *rt, const char *method, const char *path_template,
  * the order added) with its parameters in `m`, or -1. THREAD: any. */
 int gw_router_match(const gw_router *rt, h2o_iovec_t method, h2o_iovec_t path,
                     gw_route_match *m);
+
+/* The methods of every route whose template matches `path`, as an Allow
+ * header value ("GET, PUT") in buf (NUL-terminated; truncated to whole
+ * methods). Returns how many; 0 means no route has that path (a 404, where
+ * a non-zero count makes a wrong method a 405). THREAD: any. */
+size_t gw_router_allowed(const gw_router *rt, h2o_iovec_t path, char *buf, size_t cap);
 
 #endif

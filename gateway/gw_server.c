@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "gw_access_log.h"
 #include "gw_router.h"
 #include "se_log.h"
@@ -40,6 +43,10 @@ struct gw_loop {
     pthread_t tid;
     int started;                  /* thread created */
     gw_server *server;
+    struct {
+        void *data;
+        void (*dispose)(void *data);
+    } locals[GW_LOOP_N_SLOTS];    /* gw_loop_local; loop thread only */
 };
 
 _Static_assert(offsetof(gw_loop, ctx) == 0, "gw_loop_of casts h2o_context_t * to gw_loop *");
@@ -53,6 +60,7 @@ struct gw_server {
     atomic_int stopping;
     gw_loop *loops;               /* n_loops of them */
     unsigned n_loops;             /* cfg.threads */
+    SSL_CTX *ssl_ctx;             /* NULL: plain TCP */
 };
 
 /* ---- address and sockets -------------------------------------------------- */
@@ -185,6 +193,27 @@ void gw_loop_release(gw_loop *loop)
     loop->holds--;
 }
 
+void *gw_loop_local(gw_loop *loop, int slot)
+{
+    return loop->locals[slot].data;
+}
+
+void gw_loop_set_local(gw_loop *loop, int slot, void *data, void (*dispose)(void *data))
+{
+    loop->locals[slot].data = data;
+    loop->locals[slot].dispose = dispose;
+}
+
+static void dispose_locals(gw_loop *loop)
+{
+    for (int i = 0; i < GW_LOOP_N_SLOTS; i++) {
+        if (loop->locals[i].dispose != NULL)
+            loop->locals[i].dispose(loop->locals[i].data);
+        loop->locals[i].data = NULL;
+        loop->locals[i].dispose = NULL;
+    }
+}
+
 void gw_loop_post(gw_loop *loop, gw_task *t)
 {
     h2o_multithread_send_message(&loop->tasks, &t->super);
@@ -248,6 +277,8 @@ static void *loop_main(void *arg)
     while (!atomic_load(&loop->server->stopping))
         h2o_evloop_run(loop->ctx.loop, INT32_MAX);
     drain(loop);
+    if (loop->holds == 0)
+        dispose_locals(loop); /* else late tasks may still need them */
     return NULL;
 }
 
@@ -260,6 +291,7 @@ static void loop_init(gw_server *s, gw_loop *loop, int index, int fd)
     h2o_context_init(&loop->ctx, h2o_evloop_create(), &s->conf);
     loop->accept_ctx.ctx = &loop->ctx;
     loop->accept_ctx.hosts = s->conf.hosts;
+    loop->accept_ctx.ssl_ctx = s->ssl_ctx;
     h2o_multithread_register_receiver(loop->ctx.queue, &loop->tasks, on_tasks);
 }
 
@@ -274,6 +306,48 @@ const char *__lsan_default_suppressions(void)
     return "leak:h2o_mem_alloc_recycle\n";
 }
 
+/* ---- TLS ---------------------------------------------------------------------- */
+
+static void log_ssl_error(const char *what, const char *file)
+{
+    char buf[256];
+    unsigned long e = ERR_get_error();
+    ERR_error_string_n(e, buf, sizeof buf);
+    se_log_error("gateway_tls_failed", "%s %s: %s", what, file, e ? buf : "unknown error");
+    ERR_clear_error();
+}
+
+/* A server SSL_CTX for cert/key with ALPN h2 then http/1.1.
+ * ON ERROR: NULL, logged. */
+static SSL_CTX *tls_create(const char *cert, const char *key)
+{
+    static const h2o_iovec_t alpn[] = {{H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        log_ssl_error("SSL_CTX_new", "");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        log_ssl_error("certificate (SE_GATEWAY_TLS_CERT)", cert);
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        log_ssl_error("private key (SE_GATEWAY_TLS_KEY)", key);
+    } else if (SSL_CTX_check_private_key(ctx) != 1) {
+        log_ssl_error("key does not match the certificate", key);
+    } else {
+        h2o_ssl_register_alpn_protocols(ctx, alpn);
+        return ctx;
+    }
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static int has(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
 /* ---- server ----------------------------------------------------------------- */
 
 gw_server *gw_server_create(const gw_server_config *cfg)
@@ -282,16 +356,28 @@ gw_server *gw_server_create(const gw_server_config *cfg)
         se_log_error("gateway_bad_config", "threads %d: want 1..1024", cfg->threads);
         return NULL;
     }
+    if (has(cfg->tls_cert) != has(cfg->tls_key)) {
+        se_log_error("gateway_bad_config",
+                     "TLS needs both SE_GATEWAY_TLS_CERT and SE_GATEWAY_TLS_KEY");
+        return NULL;
+    }
+    SSL_CTX *ssl_ctx = NULL;
+    if (has(cfg->tls_cert) && (ssl_ctx = tls_create(cfg->tls_cert, cfg->tls_key)) == NULL)
+        return NULL;
     gw_server *s = calloc(1, sizeof *s);
     if (s == NULL)
         abort();
+    s->ssl_ctx = ssl_ctx;
     s->cfg = *cfg;
+    s->cfg.tls_cert = s->cfg.tls_key = NULL; /* not copied; not needed after this */
     s->n_loops = (unsigned)cfg->threads;
     s->addr = strdup(cfg->addr);
     s->cfg.addr = s->addr;
     atomic_init(&s->stopping, 0);
     h2o_config_init(&s->conf);
     s->conf.server_name = h2o_iovec_init(H2O_STRLIT("swifteats-gateway"));
+    if (cfg->max_body_bytes > 0)
+        s->conf.max_request_entity_size = cfg->max_body_bytes;
     h2o_hostconf_t *host =
         h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
@@ -383,6 +469,8 @@ void gw_server_destroy(gw_server *s)
     }
     gw_router_destroy(s->router);
     h2o_config_dispose(&s->conf);
+    if (s->ssl_ctx != NULL)
+        SSL_CTX_free(s->ssl_ctx);
     free(s->addr);
     free(s);
 }

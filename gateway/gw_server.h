@@ -22,6 +22,11 @@ typedef struct gw_server_config {
     const char *addr; /* "127.0.0.1:8080", "[::1]:8080"; port 0 picks a free one */
     int threads;      /* event loops, >= 1 */
     int grace_ms;     /* how long a stopping loop waits for in-flight work */
+    size_t max_body_bytes; /* h2o's request body limit (max_request_entity_size);
+                              0: h2o's default */
+    const char *tls_cert;  /* PEM certificate chain file; with tls_key, every
+                              listener speaks TLS with ALPN h2 and http/1.1 */
+    const char *tls_key;   /* PEM private key file; NULL/"" (both): plain TCP */
 } gw_server_config;
 
 /* Creates the shared configuration and the router (no sockets yet).
@@ -61,5 +66,12 @@ void gw_loop_hold(gw_loop *loop);
 void gw_loop_release(gw_loop *loop);
 /* 0-based index of the loop (for logs). */
 int gw_loop_index(const gw_loop *loop);
+
+/* Per-loop state of a module (buffers, free lists): one slot per module,
+ * filled lazily on the loop thread. `dispose` (may be NULL) runs on the loop
+ * thread after the loop has drained, when it stops. THREAD: the loop's. */
+enum { GW_LOOP_SLOT_PROXY, GW_LOOP_SLOT_ENTITY, GW_LOOP_N_SLOTS };
+void *gw_loop_local(gw_loop *loop, int slot);
+void gw_loop_set_local(gw_loop *loop, int slot, void *data, void (*dispose)(void *data));
 
 #endif

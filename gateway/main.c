@@ -1,40 +1,78 @@
-/* se-gateway - the REST edge: HTTP/1.1 and HTTP/2 (h2c, prior knowledge)
- * on h2o, in front of the gRPC services.
+/* se-gateway - the REST edge: HTTP/1.1 and HTTP/2 (h2c prior knowledge, or
+ * TLS with ALPN when a certificate is configured) on h2o, in front of the
+ * gRPC services.
  *
  * Configuration (README's table): SE_GATEWAY_ADDR (127.0.0.1:8080),
  * SE_GATEWAY_THREADS (2), SE_GATEWAY_GRACE_MS (5000),
+ * SE_GATEWAY_TIMEOUT_MS (5000), SE_GATEWAY_MAX_BODY_BYTES (1048576),
+ * SE_GATEWAY_GZIP_MIN_BYTES (1024), SE_GATEWAY_GZIP_LEVEL (1; 0 = off),
+ * SE_GATEWAY_TLS_CERT / SE_GATEWAY_TLS_KEY (unset: plain TCP),
  * SE_GATEWAY_READYZ_TIMEOUT_MS (1000), SE_GATEWAY_ACCESS_LOG (true), and the
  * backends' SE_<NAME>_TARGET.
  */
 #include <stdlib.h>
+#include <string.h>
 
+#include "gw_entity.h"
 #include "gw_health.h"
+#include "gw_proxy.h"
 #include "gw_server.h"
 #include "se_config.h"
 #include "se_log.h"
 #include "se_rpc.h"
 
+static gw_proxy *proxy;
+
+/* h2o buffers a body up to its own limit and answers a larger one with a
+ * plain-text 413 before any handler runs; a margin above ours lets the
+ * proxy give moderately oversized bodies the contract's JSON 413. */
+static size_t h2o_body_limit(size_t max_body)
+{
+    size_t margin = max_body < 65536 ? 65536 : max_body;
+    return max_body + margin;
+}
+
+static int add_routes(gw_server *s, const gw_proxy_config *pcfg)
+{
+    if (gw_health_register(gw_server_router(s)) != 0)
+        return -1;
+    proxy = gw_proxy_create(gw_server_router(s), pcfg, NULL);
+    return proxy != NULL ? 0 : -1;
+}
+
 static gw_server *create_server(void)
 {
+    gw_proxy_config pcfg = {
+        .timeout_ms = (int)se_env_int("SE_GATEWAY_TIMEOUT_MS", 5000, 1, 3600000),
+        .max_body_bytes =
+            (size_t)se_env_int("SE_GATEWAY_MAX_BODY_BYTES", 1048576, 1, 256 * 1048576),
+    };
     gw_server_config cfg = {
         .addr = se_env_str("SE_GATEWAY_ADDR", "127.0.0.1:8080"),
         .threads = (int)se_env_int("SE_GATEWAY_THREADS", 2, 1, 64),
         .grace_ms = (int)se_env_int("SE_GATEWAY_GRACE_MS", 5000, 0, 600000),
+        .max_body_bytes = h2o_body_limit(pcfg.max_body_bytes),
+        .tls_cert = se_env_str("SE_GATEWAY_TLS_CERT", NULL),
+        .tls_key = se_env_str("SE_GATEWAY_TLS_KEY", NULL),
     };
+    gw_entity_configure((size_t)se_env_int("SE_GATEWAY_GZIP_MIN_BYTES", 1024, 0, 1 << 30),
+                        (int)se_env_int("SE_GATEWAY_GZIP_LEVEL", 1, 0, 9));
     gw_server *s = gw_server_create(&cfg);
     if (s == NULL)
         return NULL;
-    if (gw_health_register(gw_server_router(s)) != 0 || gw_server_start(s) != 0) {
+    if (add_routes(s, &pcfg) != 0 || gw_server_start(s) != 0) {
         se_log_error("gateway_start_failed", "could not start on %s (SE_GATEWAY_ADDR)", cfg.addr);
         gw_server_destroy(s);
         return NULL;
     }
     const char *colon = strrchr(cfg.addr, ':');
     int host_len = colon != NULL ? (int)(colon - cfg.addr) : 0;
+    const char *scheme = cfg.tls_cert != NULL ? "https" : "http";
     se_log_fields(SE_LOG_INFO, "listening",
-                  "\"addr\":\"%s\",\"port\":%d,\"threads\":%d,\"msg\":\"http://%.*s:%d\"",
-                  cfg.addr, gw_server_port(s), cfg.threads, host_len, cfg.addr,
-                  gw_server_port(s));
+                  "\"addr\":\"%s\",\"port\":%d,\"threads\":%d,\"tls\":%s,"
+                  "\"msg\":\"%s://%.*s:%d\"",
+                  cfg.addr, gw_server_port(s), cfg.threads, cfg.tls_cert ? "true" : "false",
+                  scheme, host_len, cfg.addr, gw_server_port(s));
     return s;
 }
 
@@ -45,6 +83,7 @@ int main(void)
     gw_health_init((int)se_env_int("SE_GATEWAY_READYZ_TIMEOUT_MS", 1000, 1, 60000));
     gw_server *server = create_server();
     if (server == NULL) {
+        gw_proxy_destroy(proxy);
         se_rpc_shutdown();
         return 1;
     }
@@ -52,6 +91,7 @@ int main(void)
     se_log_info("gateway_stopping", "signal %d: finishing in-flight requests", sig);
     gw_server_stop(server);
     gw_server_destroy(server);
+    gw_proxy_destroy(proxy);
     se_rpc_shutdown();
     se_log_info("gateway_exit", "clean exit");
     return 0;

@@ -195,9 +195,11 @@ def test_unknown_path_404(env):
                                           "message": "no route for GET /x",
                                           "details": []}}, body
     assert r.getheader("Content-Length") == str(len(body))
-    r, body = get(env, "/healthz", method="POST")
-    assert r.status == 404 and json.loads(body)["error"]["message"] == \
-        "no route for POST /healthz", body
+    r, body = get(env, "/healthz", method="POST")  # a known path: 405
+    assert r.status == 405 and r.getheader("Allow") == "GET", (r.status, r.getheaders())
+    assert json.loads(body)["error"] == {
+        "code": 405, "status": "UNIMPLEMENTED", "details": [],
+        "message": "method POST not allowed for /healthz (allowed: GET)"}, body
 
 
 def test_request_id(env):
