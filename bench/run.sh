@@ -4,8 +4,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(rpc)
+[ ${#names[@]} -gt 0 ] || names=(rpc menu transcode)
+failed=()
 for n in "${names[@]}"; do
     echo "== bench/$n" >&2
-    "$here/$n/run.sh"
+    "$here/$n/run.sh" || failed+=("$n")
 done
+[ ${#failed[@]} -eq 0 ] || { echo "bench: below a floor or failed: ${failed[*]}" >&2; exit 1; }

@@ -42,6 +42,7 @@ struct gw_loop {
     int index;
     pthread_t tid;
     int started;                  /* thread created */
+    int ready;                    /* context set up; under server->ready_lock */
     gw_server *server;
     struct {
         void *data;
@@ -53,6 +54,8 @@ _Static_assert(offsetof(gw_loop, ctx) == 0, "gw_loop_of casts h2o_context_t * to
 
 struct gw_server {
     h2o_globalconf_t conf;
+    pthread_mutex_t ready_lock;   /* guards gw_loop.ready */
+    pthread_cond_t ready_cond;    /* signalled as each loop becomes ready */
     gw_router *router;
     gw_server_config cfg;
     char *addr;                   /* owned copy of cfg.addr */
@@ -266,9 +269,12 @@ static void drain(gw_loop *loop)
                   loop->index, (unsigned long long)loop->accepted);
 }
 
+static void loop_setup(gw_loop *loop);
+
 static void *loop_main(void *arg)
 {
     gw_loop *loop = arg;
+    loop_setup(loop);
     loop->listener = h2o_evloop_socket_create(loop->ctx.loop, loop->listen_fd,
                                               H2O_SOCKET_FLAG_DONT_READ);
     loop->listen_fd = -1;
@@ -288,11 +294,36 @@ static void loop_init(gw_server *s, gw_loop *loop, int index, int fd)
     loop->index = index;
     loop->server = s;
     loop->listen_fd = fd;
+}
+
+/* Runs on the loop's own thread. h2o 2.2.5 gives each thread its own socket
+ * buffer recycler (h2o_socket_buffer_prototype is __thread) and a socket
+ * keeps the recycler of the thread that created it: an event loop created on
+ * the main thread would make both loops recycle their wake-up pipes' buffers
+ * into the main thread's list at once (a use-after-free under load). */
+static void loop_setup(gw_loop *loop)
+{
+    gw_server *s = loop->server;
     h2o_context_init(&loop->ctx, h2o_evloop_create(), &s->conf);
     loop->accept_ctx.ctx = &loop->ctx;
     loop->accept_ctx.hosts = s->conf.hosts;
     loop->accept_ctx.ssl_ctx = s->ssl_ctx;
     h2o_multithread_register_receiver(loop->ctx.queue, &loop->tasks, on_tasks);
+    pthread_mutex_lock(&s->ready_lock);
+    loop->ready = 1;
+    pthread_cond_broadcast(&s->ready_cond);
+    pthread_mutex_unlock(&s->ready_lock);
+}
+
+/* Waits until every started loop has its context (gw_loop_post may then be
+ * used on it). */
+static void wait_loops_ready(gw_server *s)
+{
+    pthread_mutex_lock(&s->ready_lock);
+    for (size_t i = 0; i < s->n_loops; i++)
+        while (s->loops[i].started && !s->loops[i].ready)
+            pthread_cond_wait(&s->ready_cond, &s->ready_lock);
+    pthread_mutex_unlock(&s->ready_lock);
 }
 
 /* h2o 2.2.5 keeps freed buffers in thread-local recycle pools
@@ -368,6 +399,8 @@ gw_server *gw_server_create(const gw_server_config *cfg)
     if (s == NULL)
         abort();
     s->ssl_ctx = ssl_ctx;
+    pthread_mutex_init(&s->ready_lock, NULL);
+    pthread_cond_init(&s->ready_cond, NULL);
     s->cfg = *cfg;
     s->cfg.tls_cert = s->cfg.tls_key = NULL; /* not copied; not needed after this */
     s->n_loops = (unsigned)cfg->threads;
@@ -435,6 +468,7 @@ int gw_server_start(gw_server *s)
         }
         s->loops[i].started = 1;
     }
+    wait_loops_ready(s);
     return 0;
 }
 
@@ -442,8 +476,10 @@ void gw_server_stop(gw_server *s)
 {
     if (s->loops == NULL || atomic_exchange(&s->stopping, 1))
         return;
+    wait_loops_ready(s); /* a loop's receiver exists once it is ready */
     for (int i = 0; i < (int)s->n_loops; i++)
-        h2o_multithread_send_message(&s->loops[i].tasks, NULL); /* wake up */
+        if (s->loops[i].started)
+            h2o_multithread_send_message(&s->loops[i].tasks, NULL); /* wake up */
     for (int i = 0; i < (int)s->n_loops; i++) {
         if (s->loops[i].started)
             pthread_join(s->loops[i].tid, NULL);
@@ -468,6 +504,8 @@ void gw_server_destroy(gw_server *s)
         return;
     }
     gw_router_destroy(s->router);
+    pthread_cond_destroy(&s->ready_cond);
+    pthread_mutex_destroy(&s->ready_lock);
     h2o_config_dispose(&s->conf);
     if (s->ssl_ctx != NULL)
         SSL_CTX_free(s->ssl_ctx);
