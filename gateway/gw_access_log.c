@@ -28,7 +28,8 @@ static void response_request_id(h2o_req_t *req, char *buf, size_t cap)
     copy_iov(buf, cap, i >= 0 ? req->res.headers.entries[i].value : h2o_iovec_init("", 0));
 }
 
-/* ,"route":"...","rpc_status":"OK","upstream_ms":0.412 for what is known. */
+/* ,"route":"...","rpc_status":"OK","upstream_ms":0.412 for what is known;
+ * "rpc_status":"edge_hit" (no upstream_ms) for an edge cache hit. */
 static void routing_fields(h2o_req_t *req, char *buf, size_t cap)
 {
     gw_request *r = gw_request_find(req);
@@ -45,6 +46,10 @@ static void routing_fields(h2o_req_t *req, char *buf, size_t cap)
         int n = snprintf(buf + len, cap - len, ",\"rpc_status\":\"%s\",\"upstream_ms\":%.3f",
                          se_status_name((grpc_status_code)r->rpc_code),
                          (double)r->upstream_ns / 1e6);
+        if (n < 0 || (size_t)n >= cap - len)
+            buf[len] = '\0';
+    } else if (r->rpc_code == GW_RPC_EDGE_HIT && len < cap) {
+        int n = snprintf(buf + len, cap - len, ",\"rpc_status\":\"edge_hit\"");
         if (n < 0 || (size_t)n >= cap - len)
             buf[len] = '\0';
     }

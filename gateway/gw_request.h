@@ -13,6 +13,7 @@
 #include "gw_server.h"
 
 #define GW_REQUEST_ID_MAX 64
+#define GW_RPC_EDGE_HIT (-2) /* gw_request.rpc_code: no RPC, an edge cache hit */
 
 typedef struct gw_request {
     h2o_req_t *req;
@@ -20,7 +21,8 @@ typedef struct gw_request {
     char request_id[GW_REQUEST_ID_MAX + 1]; /* NUL-terminated */
     /* For the access log (gw_access_log.c), set by whoever knows: */
     const char *route;     /* matched path template (router), NULL: none */
-    int rpc_code;          /* grpc_status_code of the backend call, -1: none */
+    int rpc_code;          /* grpc_status_code of the backend call, -1: none,
+                              GW_RPC_EDGE_HIT: answered by the edge cache */
     int64_t upstream_ns;   /* duration of the backend call, -1: none */
 } gw_request;
 

@@ -70,7 +70,7 @@ int gw_loop_index(const gw_loop *loop);
 /* Per-loop state of a module (buffers, free lists): one slot per module,
  * filled lazily on the loop thread. `dispose` (may be NULL) runs on the loop
  * thread after the loop has drained, when it stops. THREAD: the loop's. */
-enum { GW_LOOP_SLOT_PROXY, GW_LOOP_SLOT_ENTITY, GW_LOOP_N_SLOTS };
+enum { GW_LOOP_SLOT_PROXY, GW_LOOP_SLOT_ENTITY, GW_LOOP_SLOT_EDGE, GW_LOOP_N_SLOTS };
 void *gw_loop_local(gw_loop *loop, int slot);
 void gw_loop_set_local(gw_loop *loop, int slot, void *data, void (*dispose)(void *data));
 

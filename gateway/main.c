@@ -7,12 +7,15 @@
  * SE_GATEWAY_TIMEOUT_MS (5000), SE_GATEWAY_MAX_BODY_BYTES (1048576),
  * SE_GATEWAY_GZIP_MIN_BYTES (1024), SE_GATEWAY_GZIP_LEVEL (1; 0 = off),
  * SE_GATEWAY_TLS_CERT / SE_GATEWAY_TLS_KEY (unset: plain TCP),
- * SE_GATEWAY_READYZ_TIMEOUT_MS (1000), SE_GATEWAY_ACCESS_LOG (true), and the
- * backends' SE_<NAME>_TARGET.
+ * SE_GATEWAY_READYZ_TIMEOUT_MS (1000), SE_GATEWAY_ACCESS_LOG (true),
+ * SE_GATEWAY_EDGE_CACHE (true), SE_GATEWAY_EDGE_CACHE_MB (64),
+ * SE_GATEWAY_EDGE_CACHE_TTL_MS (30000), and the backends' SE_<NAME>_TARGET.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_edge_cache.h"
+#include "gw_edge_watch.h"
 #include "gw_entity.h"
 #include "gw_health.h"
 #include "gw_proxy.h"
@@ -22,6 +25,8 @@
 #include "se_rpc.h"
 
 static gw_proxy *proxy;
+static gw_edge_cache *edge_cache; /* NULL: SE_GATEWAY_EDGE_CACHE=false */
+static gw_edge_watch *edge_watch;
 
 /* h2o buffers a body up to its own limit and answers a larger one with a
  * plain-text 413 before any handler runs; a margin above ours lets the
@@ -32,11 +37,34 @@ static size_t h2o_body_limit(size_t max_body)
     return max_body + margin;
 }
 
+/* The edge cache (unless switched off) and its change stream. */
+static int start_edge_cache(size_t gzip_min, int gzip_level)
+{
+    gw_edge_cache_config cfg;
+    if (!gw_edge_cache_config_from_env(&cfg)) {
+        se_log_info("edge_cache_off", "SE_GATEWAY_EDGE_CACHE=false: every read goes to gRPC");
+        return 0;
+    }
+    cfg.gzip_min_bytes = gzip_min;
+    cfg.gzip_level = gzip_level;
+    if ((edge_cache = gw_edge_cache_create(&cfg)) == NULL)
+        return -1;
+    edge_watch = gw_edge_watch_start(edge_cache, se_channel_get(se_config_target("MENU")), NULL);
+    if (edge_watch == NULL)
+        return -1;
+    se_log_fields(SE_LOG_INFO, "edge_cache_on", "\"max_bytes\":%zu,\"ttl_ms\":%d",
+                  cfg.max_bytes, cfg.ttl_ms);
+    return 0;
+}
+
 static int add_routes(gw_server *s, const gw_proxy_config *pcfg)
 {
     if (gw_health_register(gw_server_router(s)) != 0)
         return -1;
-    proxy = gw_proxy_create(gw_server_router(s), pcfg, NULL);
+    gw_proxy_cache hooks;
+    if (edge_cache != NULL)
+        hooks = gw_edge_cache_proxy_hooks(edge_cache);
+    proxy = gw_proxy_create(gw_server_router(s), pcfg, edge_cache != NULL ? &hooks : NULL);
     return proxy != NULL ? 0 : -1;
 }
 
@@ -55,8 +83,11 @@ static gw_server *create_server(void)
         .tls_cert = se_env_str("SE_GATEWAY_TLS_CERT", NULL),
         .tls_key = se_env_str("SE_GATEWAY_TLS_KEY", NULL),
     };
-    gw_entity_configure((size_t)se_env_int("SE_GATEWAY_GZIP_MIN_BYTES", 1024, 0, 1 << 30),
-                        (int)se_env_int("SE_GATEWAY_GZIP_LEVEL", 1, 0, 9));
+    size_t gzip_min = (size_t)se_env_int("SE_GATEWAY_GZIP_MIN_BYTES", 1024, 0, 1 << 30);
+    int gzip_level = (int)se_env_int("SE_GATEWAY_GZIP_LEVEL", 1, 0, 9);
+    gw_entity_configure(gzip_min, gzip_level);
+    if (start_edge_cache(gzip_min, gzip_level) != 0)
+        return NULL;
     gw_server *s = gw_server_create(&cfg);
     if (s == NULL)
         return NULL;
@@ -83,15 +114,19 @@ int main(void)
     gw_health_init((int)se_env_int("SE_GATEWAY_READYZ_TIMEOUT_MS", 1000, 1, 60000));
     gw_server *server = create_server();
     if (server == NULL) {
+        gw_edge_watch_stop(edge_watch);
         gw_proxy_destroy(proxy);
+        gw_edge_cache_destroy(edge_cache);
         se_rpc_shutdown();
         return 1;
     }
     int sig = se_rpc_wait_for_signal();
     se_log_info("gateway_stopping", "signal %d: finishing in-flight requests", sig);
     gw_server_stop(server);
+    gw_edge_watch_stop(edge_watch);
     gw_server_destroy(server);
     gw_proxy_destroy(proxy);
+    gw_edge_cache_destroy(edge_cache);
     se_rpc_shutdown();
     se_log_info("gateway_exit", "clean exit");
     return 0;
