@@ -39,6 +39,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "se_log.h"
 #include "se_rpc.h"
+#include "se_test.h"
 
 typedef Grpc__Health__V1__HealthCheckRequest tmsg;
 
@@ -49,41 +50,6 @@ typedef struct test_handlers {
 } test_handlers;
 
 enum { M_UNARY, M_UNARY_NO_RETRY, M_STREAM, M_BIDI, M_MISSING, M_N };
-
-/* ---- time and polling --------------------------------------------------- */
-
-static inline int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Polls `cond` every millisecond until it holds or `ms` pass. */
-#define POLL_UNTIL(cond, ms)                                    \
-    do {                                                        \
-        int64_t poll_end_ = now_ms() + (ms);                    \
-        while (!(cond) && now_ms() < poll_end_)                 \
-            usleep(1000);                                       \
-    } while (0)
-
-/* Timing bounds are multiplied by this: 1, or 5 under valgrind (detected
- * from its LD_PRELOAD), or SE_TEST_TIME_SCALE. */
-static inline int time_scale(void)
-{
-    const char *v = getenv("SE_TEST_TIME_SCALE");
-    if (v && atoi(v) > 0)
-        return atoi(v);
-    const char *pre = getenv("LD_PRELOAD");
-    return pre && strstr(pre, "vgpreload") ? 5 : 1;
-}
-#define T(ms) ((ms) * time_scale())
-
-static inline void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* ---- shared state ------------------------------------------------------- */
 
@@ -132,7 +98,7 @@ static inline void on_unary(se_call *c, const tmsg *req, void *ctx)
         reply_str(c, cmd + 5);
     } else if (strncmp(cmd, "sleep:", 6) == 0) {
         atomic_fetch_add(&g_svc.handler_started, 1);
-        sleep_ms(atoi(cmd + 6));
+        se_test_sleep_ms(atoi(cmd + 6));
         reply_str(c, "slept");
     } else if (strcmp(cmd, "notfound") == 0) {
         se_call_fail(c, GRPC_STATUS_NOT_FOUND, "restaurant %d not found", 7);
@@ -185,7 +151,7 @@ static inline void on_stream(se_call *c, const tmsg *req, void *ctx)
             if (se_call_send(c, &out.base) != 0)
                 break;
             atomic_fetch_add(&g_svc.sent, 1);
-            sleep_ms(2); /* pacing, not synchronisation */
+            se_test_sleep_ms(2); /* pacing, not synchronisation */
         }
         atomic_fetch_add(&g_svc.send_failed, 1);
         se_call_finish(c, GRPC_STATUS_CANCELLED, "stopped");

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "se_test.h" /* SE_T(): every time bound goes through it */
+
 /* The value of `var` ("SE_PG_URL", "SE_REDIS_URL"); fails the test when it
  * is unset or empty. */
 static inline const char *se_test_env_url(const char *var)

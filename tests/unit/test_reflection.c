@@ -16,6 +16,7 @@
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "se_rpc.h"
+#include "se_test.h"
 #include "swifteats/v1/menu.se.h"
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest refl_req;
@@ -38,9 +39,11 @@ typedef struct bidi {
     long next_tag;
 } bidi;
 
+/* A deadline `s` seconds from now, scaled (se_test.h). */
 static gpr_timespec in_seconds(int s)
 {
-    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(s, GPR_TIMESPAN));
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                        gpr_time_from_millis(SE_T((int64_t)s * 1000), GPR_TIMESPAN));
 }
 
 static void run_batch(bidi *b, const grpc_op *ops, size_t n)

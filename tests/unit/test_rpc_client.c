@@ -52,7 +52,7 @@ static void on_stream_msg(void *arg, ProtobufCMessage *msg)
         r->in_order = 0;
     int n = atomic_fetch_add(&r->messages, 1) + 1;
     if (r->cancel_after && n == r->cancel_after) {
-        POLL_UNTIL(atomic_load(&r->p) != NULL, 5000);
+        SE_POLL_UNTIL(atomic_load(&r->p) != NULL, 5000);
         se_pending_cancel(atomic_load(&r->p));
     }
     se_msg_free(msg);
@@ -100,7 +100,7 @@ START_TEST(async_64_concurrent_calls_complete)
         ck_assert_ptr_nonnull(se_rpc_unary_async(g_ch, &test_methods[M_UNARY], &req.base, NULL,
                                                  on_echo, &slots[i]));
     }
-    POLL_UNTIL(atomic_load(&g_async.done) == 64, 10000);
+    SE_POLL_UNTIL(atomic_load(&g_async.done) == 64, 10000);
     ck_assert_int_eq(atomic_load(&g_async.done), 64);
     ck_assert_int_eq(atomic_load(&g_async.ok_and_matching), 64);
     ck_assert_int_eq(atomic_load(&g_async.on_client_thread_twice), 0);
@@ -121,7 +121,7 @@ START_TEST(async_typed_variant_calls_through_adapter)
     ck_assert_ptr_nonnull(se_rpc_unary_async_typed(g_ch, &test_methods[M_UNARY], &req.base, NULL,
                                                    typed_adapter, (void (*)(void))on_echo,
                                                    &slot));
-    POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_async.ok_and_matching), 1);
 }
 END_TEST
@@ -134,13 +134,14 @@ START_TEST(async_cancel_runs_callback_with_cancelled)
     se_pending *p = se_rpc_unary_async(g_ch, &test_methods[M_UNARY], &req.base, NULL, on_echo,
                                        &slot);
     ck_assert_ptr_nonnull(p);
-    POLL_UNTIL(atomic_load(&g_svc.handler_started) == 1, 5000);
-    int64_t t0 = now_ms();
+    SE_POLL_UNTIL(atomic_load(&g_svc.handler_started) == 1, 5000);
+    int64_t t0 = se_test_now_ms();
     se_pending_cancel(p);
-    POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_async.done), 1);
     ck_assert_int_eq(slot.st.code, GRPC_STATUS_CANCELLED);
-    ck_assert_msg(now_ms() - t0 < T(1000), "callback after %lld ms", (long long)(now_ms() - t0));
+    int64_t took = se_test_now_ms() - t0;
+    ck_assert_msg(took < SE_T(1000), "callback after %lld ms", (long long)took);
 }
 END_TEST
 
@@ -152,7 +153,7 @@ START_TEST(async_deadline_exceeded)
     se_call_opts opts = {.timeout_ms = 100};
     ck_assert_ptr_nonnull(
         se_rpc_unary_async(g_ch, &test_methods[M_UNARY], &req.base, &opts, on_echo, &slot));
-    POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
     ck_assert_int_eq(slot.st.code, GRPC_STATUS_DEADLINE_EXCEEDED);
 }
 END_TEST
@@ -206,7 +207,7 @@ START_TEST(async_idempotent_retry_succeeds_on_third_attempt)
     req.service = "flaky:2";
     ck_assert_ptr_nonnull(
         se_rpc_unary_async(g_ch, &test_methods[M_UNARY], &req.base, NULL, on_echo, &slot));
-    POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
     ck_assert_int_eq(slot.st.code, GRPC_STATUS_OK);
     ck_assert_int_eq(atomic_load(&g_async.ok_and_matching), 1);
     ck_assert_int_eq(atomic_load(&g_svc.attempts), 3);
@@ -220,7 +221,7 @@ START_TEST(async_non_idempotent_is_not_retried)
     req.service = "flaky:2";
     ck_assert_ptr_nonnull(se_rpc_unary_async(g_ch, &test_methods[M_UNARY_NO_RETRY], &req.base,
                                              NULL, on_echo, &slot));
-    POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_async.done) == 1, 5000);
     ck_assert_int_eq(slot.st.code, GRPC_STATUS_UNAVAILABLE);
     ck_assert_int_eq(atomic_load(&g_svc.attempts), 1);
 }
@@ -233,13 +234,14 @@ START_TEST(unreachable_target_is_unavailable_within_deadline)
     req.service = "echo:x";
     ProtobufCMessage *resp = NULL;
     se_status st;
-    se_call_opts opts = {.timeout_ms = T(1000)};
-    int64_t t0 = now_ms();
+    se_call_opts opts = {.timeout_ms = SE_T(1000)};
+    int64_t t0 = se_test_now_ms();
     ck_assert_int_eq(se_rpc_unary(ch, &test_methods[M_UNARY], &req.base, &resp, &opts, &st), -1);
     ck_assert_ptr_null(resp);
     ck_assert_msg(st.code == GRPC_STATUS_UNAVAILABLE || st.code == GRPC_STATUS_DEADLINE_EXCEEDED,
                   "code %s", se_status_name(st.code));
-    ck_assert_msg(now_ms() - t0 < T(1000) + 500, "took %lld ms", (long long)(now_ms() - t0));
+    int64_t took = se_test_now_ms() - t0;
+    ck_assert_msg(took < SE_T(1000) + 500, "took %lld ms", (long long)took);
 }
 END_TEST
 
@@ -300,7 +302,7 @@ START_TEST(stream_blocking_close_mid_stream_cancels_server)
         se_msg_free(msg);
     }
     se_stream_close(s);
-    POLL_UNTIL(atomic_load(&g_svc.send_failed) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_svc.send_failed) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_svc.on_cancel), 1);
     ck_assert_int_eq(atomic_load(&g_svc.send_failed), 1);
 }
@@ -310,7 +312,7 @@ START_TEST(stream_async_round_trip)
 {
     static stream_result r;
     ck_assert_ptr_nonnull(open_async_stream("count:7", &r, 0));
-    POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
     ck_assert_int_eq(atomic_load(&r.ended), 1);
     ck_assert_int_eq(atomic_load(&r.messages), 7);
     ck_assert_int_eq(r.in_order, 1);
@@ -323,13 +325,13 @@ START_TEST(stream_async_cancel_reaches_server)
 {
     static stream_result r;
     ck_assert_ptr_nonnull(open_async_stream("forever", &r, -1));
-    POLL_UNTIL(atomic_load(&r.messages) >= 2, 5000);
+    SE_POLL_UNTIL(atomic_load(&r.messages) >= 2, 5000);
     ck_assert_int_ge(atomic_load(&r.messages), 2);
     se_pending_cancel(atomic_load(&r.p));
-    POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
     ck_assert_int_eq(atomic_load(&r.ended), 1);
     ck_assert_int_eq(r.st.code, GRPC_STATUS_CANCELLED);
-    POLL_UNTIL(atomic_load(&g_svc.send_failed) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_svc.send_failed) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_svc.on_cancel), 1);
     ck_assert_int_eq(atomic_load(&g_svc.send_failed), 1);
 }
@@ -348,10 +350,10 @@ START_TEST(stream_async_cancel_from_on_message)
     se_pending *p = se_rpc_stream_async(g_ch, &test_methods[M_STREAM], &req.base, &opts, &cbs, &r);
     ck_assert_ptr_nonnull(p);
     atomic_store(&r.p, p);
-    POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
     ck_assert_int_eq(r.st.code, GRPC_STATUS_CANCELLED);
     ck_assert_int_ge(atomic_load(&r.messages), 3);
-    POLL_UNTIL(atomic_load(&g_svc.on_cancel) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_svc.on_cancel) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_svc.on_cancel), 1);
 }
 END_TEST
@@ -359,11 +361,11 @@ END_TEST
 START_TEST(stream_async_deadline)
 {
     static stream_result r;
-    ck_assert_ptr_nonnull(open_async_stream("forever", &r, 1000));
-    POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
+    ck_assert_ptr_nonnull(open_async_stream("forever", &r, SE_T(1000)));
+    SE_POLL_UNTIL(atomic_load(&r.ended) == 1, 5000);
     ck_assert_int_eq(r.st.code, GRPC_STATUS_DEADLINE_EXCEEDED);
     ck_assert_int_ge(atomic_load(&r.messages), 1); /* 2 ms apart for 1 s */
-    POLL_UNTIL(atomic_load(&g_svc.on_cancel) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_svc.on_cancel) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_svc.on_cancel), 1);
 }
 END_TEST

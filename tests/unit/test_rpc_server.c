@@ -57,37 +57,37 @@ END_TEST
 
 START_TEST(nested_call_inherits_deadline)
 {
-    se_call_opts opts = {.timeout_ms = T(1000)};
+    se_call_opts opts = {.timeout_ms = SE_T(1000)};
     se_status st;
     const char *out = call_cmd(M_UNARY, "nested:timeleft", &opts, &st);
     ck_assert_int_eq(st.code, GRPC_STATUS_OK);
     ck_assert_msg(strncmp(out, "OK|", 3) == 0, "got %s", out);
     long left = atol(out + 3);
     /* the child's own default would be 5000 ms; grpc-timeout rounds up a bit */
-    ck_assert_msg(left > 0 && left <= T(1000) + 100, "child time left %ld", left);
+    ck_assert_msg(left > 0 && left <= SE_T(1000) + 100, "child time left %ld", left);
 }
 END_TEST
 
 START_TEST(deadline_exceeded)
 {
-    se_call_opts opts = {.timeout_ms = T(100)};
+    se_call_opts opts = {.timeout_ms = SE_T(100)};
     se_status st;
     char cmd[32];
-    snprintf(cmd, sizeof cmd, "sleep:%d", T(1000));
-    int64_t t0 = now_ms();
+    snprintf(cmd, sizeof cmd, "sleep:%d", SE_T(1000));
+    int64_t t0 = se_test_now_ms();
     ck_assert_ptr_null(call_cmd(M_UNARY, cmd, &opts, &st));
-    int64_t took = now_ms() - t0;
+    int64_t took = se_test_now_ms() - t0;
     ck_assert_int_eq(st.code, GRPC_STATUS_DEADLINE_EXCEEDED);
-    ck_assert_msg(took >= T(100) - 10 && took < T(900), "took %lld ms", (long long)took);
+    ck_assert_msg(took >= SE_T(100) - 10 && took < SE_T(900), "took %lld ms", (long long)took);
 }
 END_TEST
 
 START_TEST(server_sees_deadline)
 {
-    se_call_opts opts = {.timeout_ms = T(2000)};
+    se_call_opts opts = {.timeout_ms = SE_T(2000)};
     se_status st;
     long left = atol(call_cmd(M_UNARY, "timeleft", &opts, &st));
-    ck_assert_msg(left > T(1000) && left <= T(2000) + 100, "time left %ld", left);
+    ck_assert_msg(left > SE_T(1000) && left <= SE_T(2000) + 100, "time left %ld", left);
 }
 END_TEST
 
@@ -97,12 +97,13 @@ START_TEST(unknown_method_is_unimplemented_quickly)
     req.service = "echo:x";
     ProtobufCMessage *resp = NULL;
     se_status st;
-    se_call_opts opts = {.timeout_ms = T(10000)};
-    int64_t t0 = now_ms();
+    se_call_opts opts = {.timeout_ms = SE_T(10000)};
+    int64_t t0 = se_test_now_ms();
     ck_assert_int_eq(se_rpc_unary(g_ch, &unknown_method, &req.base, &resp, &opts, &st), -1);
     ck_assert_int_eq(st.code, GRPC_STATUS_UNIMPLEMENTED);
     /* far from the deadline: answered, not timed out */
-    ck_assert_msg(now_ms() - t0 < T(1000), "took %lld ms", (long long)(now_ms() - t0));
+    int64_t took = se_test_now_ms() - t0;
+    ck_assert_msg(took < SE_T(1000), "took %lld ms", (long long)took);
     /* a registered method without a handler */
     ck_assert_ptr_null(call_cmd(M_MISSING, "echo:x", NULL, &st));
     ck_assert_int_eq(st.code, GRPC_STATUS_UNIMPLEMENTED);
@@ -318,7 +319,7 @@ static void on_stream_end(void *arg, const se_status *st)
 START_TEST(shutdown_drains_in_flight_call)
 {
     se_server_destroy(g_srv);
-    g_srv = start_test_server(3000);
+    g_srv = start_test_server(SE_T(3000));
     snprintf(g_svc.target, sizeof g_svc.target, "127.0.0.1:%d", se_server_port(g_srv));
     g_ch = se_channel_get(g_svc.target);
 
@@ -327,14 +328,14 @@ START_TEST(shutdown_drains_in_flight_call)
     req.service = "sleep:300";
     ck_assert_ptr_nonnull(
         se_rpc_unary_async(g_ch, &test_methods[M_UNARY], &req.base, NULL, on_async_reply, &r));
-    POLL_UNTIL(atomic_load(&g_svc.handler_started) == 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&g_svc.handler_started) == 1, 5000);
     ck_assert_int_eq(atomic_load(&g_svc.handler_started), 1);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = se_test_now_ms();
     se_server_shutdown(g_srv);
-    int64_t took = now_ms() - t0;
-    ck_assert_msg(took < T(2500), "shutdown took %lld ms", (long long)took);
-    POLL_UNTIL(atomic_load(&r.done), 5000);
+    int64_t took = se_test_now_ms() - t0;
+    ck_assert_msg(took < SE_T(2500), "shutdown took %lld ms", (long long)took);
+    SE_POLL_UNTIL(atomic_load(&r.done), 5000);
     ck_assert_int_eq(atomic_load(&r.done), 1);
     ck_assert_int_eq(r.st.code, GRPC_STATUS_OK);
     ck_assert_str_eq(r.reply, "slept");
@@ -356,16 +357,16 @@ START_TEST(shutdown_cancels_stream_after_grace)
     se_call_opts opts = {.timeout_ms = -1};
     ck_assert_ptr_nonnull(
         se_rpc_stream_async(g_ch, &test_methods[M_STREAM], &req.base, &opts, &cbs, &r));
-    POLL_UNTIL(atomic_load(&r.messages) >= 1, 5000);
+    SE_POLL_UNTIL(atomic_load(&r.messages) >= 1, 5000);
     ck_assert_int_ge(atomic_load(&r.messages), 1);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = se_test_now_ms();
     se_server_shutdown(g_srv);
-    int64_t took = now_ms() - t0;
-    ck_assert_msg(took >= 290 && took < T(2000), "shutdown took %lld ms", (long long)took);
+    int64_t took = se_test_now_ms() - t0;
+    ck_assert_msg(took >= 290 && took < SE_T(2000), "shutdown took %lld ms", (long long)took);
     ck_assert_int_eq(atomic_load(&g_svc.on_cancel), 1);
     ck_assert_int_eq(atomic_load(&g_svc.send_failed), 1);
-    POLL_UNTIL(atomic_load(&r.ended), 5000);
+    SE_POLL_UNTIL(atomic_load(&r.ended), 5000);
     ck_assert_int_eq(atomic_load(&r.ended), 1);
     ck_assert_int_ne(r.st.code, GRPC_STATUS_OK);
 }
@@ -373,11 +374,12 @@ END_TEST
 
 START_TEST(shutdown_idle_server_is_fast)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = se_test_now_ms();
     se_server_shutdown(g_srv);
-    ck_assert_msg(now_ms() - t0 < T(1000), "took %lld ms", (long long)(now_ms() - t0));
+    int64_t took = se_test_now_ms() - t0;
+    ck_assert_msg(took < SE_T(1000), "took %lld ms", (long long)took);
     se_status st;
-    se_call_opts opts = {.timeout_ms = 500};
+    se_call_opts opts = {.timeout_ms = SE_T(500)};
     ck_assert_ptr_null(call_cmd(M_UNARY, "echo:x", &opts, &st));
     ck_assert_int_eq(st.code, GRPC_STATUS_UNAVAILABLE);
 }
