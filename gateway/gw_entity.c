@@ -32,13 +32,26 @@ void gw_entity_configure(size_t gzip_min_bytes, int level)
     gzip_level = level;
 }
 
+/* A 64-bit hash of a response body for strong ETags (the edge cache uses the
+ * same function). Eight bytes per step: byte-wise FNV-1a over an 8 KB menu
+ * cost about 17% of the gateway's instructions per request. */
 uint64_t gw_entity_hash(const char *data, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++) {
+    uint64_t h = 14695981039346656037ULL ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, data + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
+    }
+    for (; i < len; i++) {
         h ^= (unsigned char)data[i];
         h *= 1099511628211ULL;
     }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
     return h;
 }
 

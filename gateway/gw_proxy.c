@@ -21,12 +21,21 @@
  * Per request: no malloc (the request message and headers live in
  * req->pool, gw_call comes from the free list, the JSON and gzip buffers are
  * per loop); the only lock is the hand-off queue's.
+ *
+ * The response is decoded (on the client thread) into the call's own arena
+ * (se_call_opts.resp_allocator): a bump allocator over a buffer the call
+ * keeps across reuse, with malloc'd spills for what does not fit. While the
+ * RPC is pending only the client thread touches it; after the post only the
+ * loop, which resets it when the call is released. So a response of many
+ * small fields costs no malloc/free per field, and nothing allocated on one
+ * thread is freed on another.
  */
 #include "gw_proxy.h"
 
 #include <ctype.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +48,10 @@
 #include "se_rpc.h"
 
 #define IDEMPOTENCY_KEY_MAX 255
-#define FREE_CALLS_MAX 1024 /* per loop; more are freed */
+#define FREE_CALLS_MAX 256 /* per loop; more are freed (each keeps an arena) */
+#define ARENA_BYTES (16 * 1024) /* per call: a decoded menu (~9 KB, ~185
+                                   allocations) fits */
+#define ARENA_ALIGN 16
 
 typedef struct proxy_route {
     const se_http_route *route;
@@ -60,6 +72,19 @@ struct gw_proxy {
 
 enum { CALL_PENDING, CALL_DONE, CALL_CANCELLING, CALL_CANCELLED };
 
+typedef struct arena_spill {
+    struct arena_spill *next;
+    max_align_t data[];
+} arena_spill;
+
+/* The response's memory (see DESIGN): buf[0..used) in use, then spills. */
+typedef struct call_arena {
+    unsigned char *buf;         /* ARENA_BYTES, allocated on first use */
+    size_t used;
+    arena_spill *spills;
+    ProtobufCAllocator alloc;   /* allocator_data = this arena */
+} call_arena;
+
 typedef struct gw_call {
     gw_task task;               /* first; zeroed before each post */
     gw_loop *loop;
@@ -70,9 +95,10 @@ typedef struct gw_call {
     se_pending *pending;
     atomic_int state;           /* CALL_* */
     se_status st;               /* written by the callback */
-    ProtobufCMessage *resp;     /* the callback's; freed on the loop */
+    ProtobufCMessage *resp;     /* the callback's; in `arena`, reset on the loop */
     int64_t started_ns;         /* CLOCK_MONOTONIC */
     struct gw_call *next_free;
+    call_arena arena;           /* kept across reuse; resp lives here */
 } gw_call;
 
 typedef struct proxy_local {
@@ -88,6 +114,57 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- response arena (client thread while pending, then the loop) ---------- */
+
+static void *arena_alloc(void *data, size_t size)
+{
+    call_arena *a = data;
+    size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (a->buf == NULL && (a->buf = malloc(ARENA_BYTES)) == NULL)
+        return NULL; /* the decode fails: INTERNAL for this request */
+    if (need <= ARENA_BYTES - a->used) {
+        void *p = a->buf + a->used;
+        a->used += need;
+        return p;
+    }
+    arena_spill *s = malloc(sizeof *s + need);
+    if (s == NULL)
+        return NULL;
+    s->next = a->spills;
+    a->spills = s;
+    return s->data;
+}
+
+static void arena_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* released all at once by arena_reset */
+}
+
+static void arena_init(call_arena *a)
+{
+    memset(a, 0, sizeof *a);
+    a->alloc = (ProtobufCAllocator){arena_alloc, arena_free, a};
+}
+
+/* Forgets everything allocated; keeps buf for the next response. */
+static void arena_reset(call_arena *a)
+{
+    while (a->spills != NULL) {
+        arena_spill *s = a->spills;
+        a->spills = s->next;
+        free(s);
+    }
+    a->used = 0;
+}
+
+static void arena_dispose(call_arena *a)
+{
+    arena_reset(a);
+    free(a->buf);
+    a->buf = NULL;
+}
+
 /* ---- per-loop state --------------------------------------------------------- */
 
 static void local_dispose(void *p)
@@ -96,6 +173,7 @@ static void local_dispose(void *p)
     while (l->free_calls != NULL) {
         gw_call *c = l->free_calls;
         l->free_calls = c->next_free;
+        arena_dispose(&c->arena);
         free(c);
     }
     gw_buf_dispose(&l->json);
@@ -124,6 +202,8 @@ static gw_call *call_acquire(gw_loop *loop)
         l->n_free--;
     } else if ((c = malloc(sizeof *c)) == NULL) {
         abort();
+    } else {
+        arena_init(&c->arena);
     }
     memset(c, 0, offsetof(gw_call, st)); /* task.super must start zeroed */
     c->resp = NULL;
@@ -135,7 +215,10 @@ static gw_call *call_acquire(gw_loop *loop)
 static void call_release(gw_call *c)
 {
     proxy_local *l = local_of(c->loop);
+    c->resp = NULL; /* it lived in the arena */
+    arena_reset(&c->arena);
     if (l->n_free >= FREE_CALLS_MAX) {
+        arena_dispose(&c->arena);
         free(c);
         return;
     }
@@ -191,8 +274,7 @@ static void on_reply_task(gw_task *t)
             atomic_fetch_add_explicit(&p->dropped_cancelled, 1, memory_order_relaxed);
     }
     gw_loop_release(c->loop);
-    se_msg_free(c->resp);
-    call_release(c);
+    call_release(c); /* frees the response with the arena */
 }
 
 /* Runtime client thread. */
@@ -317,7 +399,8 @@ static void start_call(gw_request *r, const proxy_route *pr, const ProtobufCMess
     c->pr = pr;
     c->req_msg = msg;
     se_call_opts opts = {.timeout_ms = pr->timeout_ms, .request_id = r->request_id,
-                         .metadata = md, .n_metadata = n_md, .detach = 1};
+                         .metadata = md, .n_metadata = n_md, .detach = 1,
+                         .resp_allocator = &c->arena.alloc};
     c->started_ns = now_ns();
     c->pending = se_rpc_unary_async(pr->ch, pr->route->method, msg, &opts, on_reply, c);
     if (c->pending == NULL) {

@@ -63,6 +63,12 @@ typedef struct se_call_opts {
     int no_retry;                /* 1: never retry, even an idempotent method */
     int detach;                  /* 1: do not inherit deadline/cancellation from
                                     the thread's current server call */
+    /* Asynchronous unary calls only (se_rpc_unary_async*): NULL, the
+     * response is malloc'd (free it with se_msg_free); else it is decoded
+     * with this allocator, called on the runtime client thread, and is the
+     * caller's to release through that allocator (NOT se_msg_free). The
+     * allocator must stay valid until the callback has returned. */
+    const ProtobufCAllocator *resp_allocator;
 } se_call_opts;
 
 /* ---- server ------------------------------------------------------------- */
@@ -112,6 +118,14 @@ void se_server_destroy(se_server *s);
  * thread (an asynchronous handler). */
 
 void se_call_reply(se_call *c, const ProtobufCMessage *resp);
+/* Like se_call_reply, with the response already serialized: `bytes` must be
+ * a packed message of the method's output type (NOT checked: the client
+ * gets whatever is passed), e.g. a cached copy of an earlier reply. Spares
+ * the decode/encode of a message the handler only forwards.
+ * THREAD: any (as se_call_reply). OWNERSHIP: bytes are copied before
+ * return; the caller keeps them. ON ERROR: bytes NULL with len > 0 fails the
+ * call with INTERNAL (logged); completing a call twice is logged and ignored. */
+void se_call_reply_packed(se_call *c, const uint8_t *bytes, size_t len);
 void se_call_fail(se_call *c, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Queues one stream message (serialized before return). THREAD: any.

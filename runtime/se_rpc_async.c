@@ -49,6 +49,7 @@ struct se_pending {
     int cancelled;              /* under g_async.mu */
     gpr_timespec retry_at;      /* timer list (client thread only) */
     struct se_pending *timer_next;
+    const ProtobufCAllocator *resp_alloc; /* unary: opts->resp_allocator */
     se_unary_cb cb;             /* unary: cb, or adapt(fn, ...) */
     se_unary_adapter adapt;
     void (*fn)(void);
@@ -128,6 +129,7 @@ static se_pending *pending_new(se_channel *ch, const se_method_desc *m,
     se__md_build(&p->md, opts, 1);
     p->req = se__encode_slice(req);
     p->retryable = se__retryable(m, opts);
+    p->resp_alloc = opts ? opts->resp_allocator : NULL;
     p->attempt = 1;
     return p;
 }
@@ -212,7 +214,7 @@ static void unary_done(se_pending *p)
 {
     se_status st;
     ProtobufCMessage *resp = NULL;
-    se__io_unary_result(&p->io, p->m, &resp, &st);
+    se__io_unary_result(&p->io, p->m, p->resp_alloc, &resp, &st);
     if (maybe_retry(p, &st))
         return;
     unary_deliver(p, &st, resp);

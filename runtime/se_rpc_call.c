@@ -323,17 +323,11 @@ static int check_response(se_call *c, const ProtobufCMessage *resp, const char *
     return -1;
 }
 
-/* The unary reply batch; consumes the completion ref. */
-static void unary_complete(se_call *c, grpc_status_code code, const char *msg,
-                           const ProtobufCMessage *resp)
+/* The unary reply batch with an encoded message (bb, NULL unless code is
+ * OK; taken over); consumes the completion ref. */
+static void unary_complete_bb(se_call *c, grpc_status_code code, const char *msg,
+                              grpc_byte_buffer *bb)
 {
-    grpc_byte_buffer *bb = NULL;
-    if (code == GRPC_STATUS_OK) {
-        if (check_response(c, resp, &msg) != 0)
-            code = GRPC_STATUS_INTERNAL;
-        else
-            bb = se__encode(resp);
-    }
     grpc_op ops[4];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
@@ -356,6 +350,20 @@ static void unary_complete(se_call *c, grpc_status_code code, const char *msg,
         c->send_bb = NULL;
         se__call_unref(c);
     }
+}
+
+/* The unary reply batch; consumes the completion ref. */
+static void unary_complete(se_call *c, grpc_status_code code, const char *msg,
+                           const ProtobufCMessage *resp)
+{
+    grpc_byte_buffer *bb = NULL;
+    if (code == GRPC_STATUS_OK) {
+        if (check_response(c, resp, &msg) != 0)
+            code = GRPC_STATUS_INTERNAL;
+        else
+            bb = se__encode(resp);
+    }
+    unary_complete_bb(c, code, msg, bb);
 }
 
 static int claim_completion(se_call *c, const char *what)
@@ -381,6 +389,30 @@ void se_call_reply(se_call *c, const ProtobufCMessage *resp)
         return;
     }
     stream_push(c, se__encode(resp), 0);
+    stream_finish(c, GRPC_STATUS_OK, NULL);
+}
+
+void se_call_reply_packed(se_call *c, const uint8_t *bytes, size_t len)
+{
+    if (claim_completion(c, "se_call_reply_packed") != 0)
+        return;
+    if (bytes == NULL && len > 0) {
+        se_log_error("rpc_bad_reply", "%s: se_call_reply_packed without bytes", c->reg->m->path);
+        if (is_stream(c))
+            stream_finish(c, GRPC_STATUS_INTERNAL, "handler replied without a message");
+        else
+            unary_complete_bb(c, GRPC_STATUS_INTERNAL, "handler replied without a message", NULL);
+        return;
+    }
+    grpc_slice s = len > 0 ? grpc_slice_from_copied_buffer((const char *)bytes, len)
+                           : grpc_empty_slice();
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    if (!is_stream(c)) {
+        unary_complete_bb(c, GRPC_STATUS_OK, NULL, bb);
+        return;
+    }
+    stream_push(c, bb, 0);
     stream_finish(c, GRPC_STATUS_OK, NULL);
 }
 

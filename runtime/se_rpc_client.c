@@ -342,7 +342,8 @@ void se__io_status_op(grpc_op *op, se__client_io *io)
     op->data.recv_status_on_client.status_details = &io->details;
 }
 
-void se__io_unary_result(se__client_io *io, const se_method_desc *m, ProtobufCMessage **resp,
+void se__io_unary_result(se__client_io *io, const se_method_desc *m,
+                         const ProtobufCAllocator *alloc, ProtobufCMessage **resp,
                          se_status *st)
 {
     *resp = NULL;
@@ -351,7 +352,7 @@ void se__io_unary_result(se__client_io *io, const se_method_desc *m, ProtobufCMe
         if (!io->recv_bb) {
             se_status_set(st, GRPC_STATUS_INTERNAL, "%s: no response message", m->path);
         } else {
-            *resp = se__decode(m->output, io->recv_bb, NULL);
+            *resp = se__decode(m->output, io->recv_bb, (ProtobufCAllocator *)alloc);
             if (!*resp)
                 se_status_set(st, GRPC_STATUS_INTERNAL, "cannot decode %s", m->output->name);
         }
@@ -407,7 +408,7 @@ static void unary_attempt(se_channel *ch, const se_method_desc *m, grpc_slice re
         se__io_dispose(&io);
     } else {
         grpc_completion_queue_pluck(cq, &io, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        se__io_unary_result(&io, m, resp, st);
+        se__io_unary_result(&io, m, NULL, resp, st);
     }
     grpc_call_unref(call);
 }

@@ -212,7 +212,8 @@ size_t se__io_send_ops(grpc_op *ops, se__client_io *io, const se__md_out *md);
 void se__io_recv_message_op(grpc_op *op, se__client_io *io);
 void se__io_status_op(grpc_op *op, se__client_io *io);
 /* Status and decoded response of a finished unary attempt; disposes io. */
-void se__io_unary_result(se__client_io *io, const se_method_desc *m, ProtobufCMessage **resp,
+void se__io_unary_result(se__client_io *io, const se_method_desc *m,
+                         const ProtobufCAllocator *alloc, ProtobufCMessage **resp,
                          se_status *st);
 
 #endif
