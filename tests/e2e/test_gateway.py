@@ -17,113 +17,33 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
-BUILD = os.environ.get("SE_BUILD_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # e2e_util, from any cwd
+from e2e_util import ProcEnv, Proc, find_binary, free_port, http_request, run_tests
+
 SERVICES = {  # binary -> config name
     "se-menu": "MENU",
     "se-order": "ORDER",
     "se-logistics": "LOGISTICS",
     "se-payment-gateway": "PAYMENT_GATEWAY",
 }
-EXIT_EVENTS = ("service_exit", "gateway_exit", "worker_exit", "service_start_failed")
 BACKEND_NAMES = {"MENU": "menu", "ORDER": "order", "LOGISTICS": "logistics",
                  "PAYMENT_GATEWAY": "payment_gateway"}
 
 
-def find_binary(name):
-    for root, _dirs, files in os.walk(BUILD):
-        if name in files and os.access(os.path.join(root, name), os.X_OK):
-            return os.path.join(root, name)
-    raise RuntimeError("binary %s not found under %s (set SE_BUILD_DIR)" % (name, BUILD))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Proc:
-    """A component process whose JSON log lines go to a file."""
-
-    def __init__(self, tmp, binary, env, tag=None):
-        self.name = tag or binary
-        self.log_path = os.path.join(tmp, self.name + ".log")
-        full_env = dict(os.environ)
-        full_env.update(env)
-        full_env.setdefault("SE_LOG_LEVEL", "info")
-        self.log = open(self.log_path, "wb")
-        self.p = subprocess.Popen([find_binary(binary)], stdout=self.log,
-                                  stderr=subprocess.STDOUT, env=full_env)
-        self.port = None
-
-    def lines(self):
-        out = []
-        with open(self.log_path, "rb") as f:
-            for raw in f:
-                try:
-                    out.append(json.loads(raw))
-                except ValueError:
-                    out.append({"raw": raw.decode(errors="replace")})
-        return out
-
-    def wait_event(self, event, timeout=15.0, pred=None):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines():
-                if line.get("event") == event and (pred is None or pred(line)):
-                    return line
-            if self.p.poll() is not None and event not in EXIT_EVENTS:
-                break
-            time.sleep(0.05)
-        raise AssertionError("%s: no %r log line (exit=%s); log:\n%s" % (
-            self.name, event, self.p.poll(), open(self.log_path).read()[-3000:]))
-
-    def wait_listening(self):
-        self.port = int(self.wait_event("listening")["port"])
-        return self.port
-
-    def stop(self, timeout=10.0):
-        """SIGTERM, returns the exit code (SIGKILL after timeout)."""
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                raise AssertionError("%s did not stop within %.0fs" % (self.name, timeout))
-        return self.p.returncode
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-        self.log.close()
-
-
-class Env:
+class Env(ProcEnv):
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="se-e2e-")
-        self.procs = []
+        super().__init__("se-e2e-")
         self.services = {}
         self.gateway = None
 
     def start(self, binary, env, tag=None):
-        p = Proc(self.tmp, binary, env, tag)
-        self.procs.append(p)
-        return p
+        return self.add(Proc(self.tmp, tag or binary, [find_binary(binary)], env))
 
     def start_service(self, binary, port=0):
         cfg = SERVICES[binary]
@@ -141,23 +61,9 @@ class Env:
         self.gateway = self.start("se-gateway", env)
         self.gateway.wait_listening()
 
-    def close(self):
-        for p in self.procs:
-            p.kill()
-        if os.environ.get("SE_E2E_KEEP"):
-            print("logs kept in", self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
 
 def get(env, path, headers=None, method="GET", conn=None):
-    c = conn or http.client.HTTPConnection("127.0.0.1", env.gateway.port, timeout=10)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    if conn is None:
-        c.close()
-    return r, body
+    return http_request(env.gateway.port, path, headers, method, conn=conn)
 
 
 def poll_readyz(env, want_status, timeout=15.0):
@@ -404,30 +310,15 @@ TESTS = [test_healthz, test_readyz_all_serving, test_unknown_path_404, test_requ
          test_backend_back_200, test_workers, test_gateway_stops_cleanly]
 
 
+def setup(env):
+    for binary in SERVICES:
+        env.start_service(binary)
+    env.start_gateway()
+    print("gateway on port %d" % env.gateway.port)
+
+
 def main():
-    env = Env()
-    passed = failed = 0
-    try:
-        for binary in SERVICES:
-            env.start_service(binary)
-        env.start_gateway()
-        print("gateway on port %d" % env.gateway.port)
-        for t in TESTS:
-            t0 = time.monotonic()
-            try:
-                t(env)
-                passed += 1
-                print("PASS %s (%.2fs)" % (t.__name__, time.monotonic() - t0))
-            except Exception:  # noqa: BLE001 - reported per test
-                failed += 1
-                print("FAIL %s\n%s" % (t.__name__, traceback.format_exc()))
-    except Exception:  # noqa: BLE001 - set-up failure
-        failed += 1
-        print("FAIL setup\n%s" % traceback.format_exc())
-    finally:
-        env.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(Env, TESTS, setup)
 
 
 if __name__ == "__main__":

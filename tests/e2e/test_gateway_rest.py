@@ -18,96 +18,25 @@ import gzip
 import http.client
 import json
 import os
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-BUILD = os.environ.get("SE_BUILD_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
-
-
-def find_binary(name):
-    for root, _dirs, files in os.walk(BUILD):
-        if name in files and os.access(os.path.join(root, name), os.X_OK):
-            return os.path.join(root, name)
-    raise RuntimeError("binary %s not found under %s (set SE_BUILD_DIR)" % (name, BUILD))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # e2e_util, from any cwd
+from e2e_util import ProcEnv, Proc, find_binary, http_request, run_tests
 
 
-class Proc:
-    """A process whose JSON log lines go to a file."""
-
-    def __init__(self, tmp, tag, argv, env):
-        self.name = tag
-        self.log_path = os.path.join(tmp, tag + ".log")
-        full_env = dict(os.environ)
-        full_env.update(env)
-        self.log = open(self.log_path, "wb")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
-        self.port = None
-
-    def lines(self):
-        out = []
-        with open(self.log_path, "rb") as f:
-            for raw in f:
-                try:
-                    out.append(json.loads(raw))
-                except ValueError:
-                    out.append({"raw": raw.decode(errors="replace")})
-        return out
-
-    def wait_event(self, event, timeout=15.0, pred=None):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines():
-                if line.get("event") == event and (pred is None or pred(line)):
-                    return line
-            if self.p.poll() is not None and event not in ("gateway_exit", "service_exit",
-                                                            "gateway_bad_config"):
-                break
-            time.sleep(0.05)
-        raise AssertionError("%s: no %r log line (exit=%s); log:\n%s" % (
-            self.name, event, self.p.poll(), open(self.log_path).read()[-3000:]))
-
-    def wait_listening(self):
-        self.port = int(self.wait_event("listening")["port"])
-        return self.port
-
-    def stop(self, timeout=10.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                raise AssertionError("%s did not stop within %.0fs" % (self.name, timeout))
-        return self.p.returncode
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-        self.log.close()
-
-
-class Env:
+class Env(ProcEnv):
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="se-e2e-rest-")
-        self.procs = []
+        super().__init__("se-e2e-rest-")
         self.fake = self.start("fake-menu", [find_binary("gw_fake_backend"), "0", "3000"], {})
         self.fake.wait_listening()
         self.gateway = self.start_gateway("se-gateway")
 
     def start(self, tag, argv, env):
-        p = Proc(self.tmp, tag, argv, env)
-        self.procs.append(p)
-        return p
+        return self.add(Proc(self.tmp, tag, argv, env, log_level=None))
 
     def gateway_env(self, extra=None):
         env = {"SE_GATEWAY_ADDR": "127.0.0.1:0", "SE_GATEWAY_THREADS": "2",
@@ -122,23 +51,9 @@ class Env:
             p.wait_listening()
         return p
 
-    def close(self):
-        for p in self.procs:
-            p.kill()
-        if os.environ.get("SE_E2E_KEEP"):
-            print("logs kept in", self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
 
 def request(env, path, headers=None, method="GET", body=None, conn=None, port=None):
-    c = conn or http.client.HTTPConnection("127.0.0.1", port or env.gateway.port, timeout=10)
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
-    if conn is None:
-        c.close()
-    return r, data
+    return http_request(port or env.gateway.port, path, headers, method, body, conn)
 
 
 # ---- tests --------------------------------------------------------------------
@@ -363,23 +278,7 @@ TESTS = [test_get_proxied, test_errors_in_contract_shape, test_deadline_504, tes
 
 
 def main():
-    env = Env()
-    passed = failed = 0
-    try:
-        for t in TESTS:
-            t0 = time.monotonic()
-            try:
-                t(env)
-                passed += 1
-                print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0))
-            except Exception:  # noqa: BLE001 - reported, counted, and the run goes on
-                failed += 1
-                print("FAIL %s" % t.__name__)
-                traceback.print_exc()
-    finally:
-        env.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(Env, TESTS)
 
 
 if __name__ == "__main__":

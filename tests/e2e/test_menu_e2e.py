@@ -30,82 +30,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-BUILD = os.environ.get("SE_BUILD_DIR") or os.path.join(ROOT, "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # e2e_util, from any cwd
+from e2e_util import ROOT, ProcEnv, Proc, find_binary, run_tests
+
 STACK = os.path.join(ROOT, "scripts", "stack.sh")
 N_RESTAURANTS = 200
 REDIS_DB = 11  # our own index: the shared stack's other users keep theirs
 CONVERGE_MS = 100
-
-
-def find_binary(name):
-    for root, _dirs, files in os.walk(BUILD):
-        if name in files and os.access(os.path.join(root, name), os.X_OK):
-            return os.path.join(root, name)
-    raise RuntimeError("binary %s not found under %s (set SE_BUILD_DIR)" % (name, BUILD))
-
-
-class Proc:
-    """A component process whose JSON log lines go to a file."""
-
-    def __init__(self, tmp, name, argv, env):
-        self.name = name
-        self.log_path = os.path.join(tmp, name + ".log")
-        full_env = dict(os.environ)
-        full_env.update(env)
-        full_env.setdefault("SE_LOG_LEVEL", "info")
-        self.log = open(self.log_path, "wb")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
-        self.port = None
-
-    def lines(self):
-        out = []
-        with open(self.log_path, "rb") as f:
-            for raw in f:
-                try:
-                    out.append(json.loads(raw))
-                except ValueError:
-                    out.append({"raw": raw.decode(errors="replace")})
-        return out
-
-    def events(self, event, pred=None):
-        return [l for l in self.lines() if l.get("event") == event and (pred is None or pred(l))]
-
-    def wait_event(self, event, timeout=15.0, pred=None, count=1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.events(event, pred)
-            if len(found) >= count:
-                return found[-1]
-            if self.p.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError("%s: no %d x %r log line (exit=%s); log tail:\n%s" % (
-            self.name, count, event, self.p.poll(), open(self.log_path).read()[-3000:]))
-
-    def stop(self, timeout=15.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                raise AssertionError("%s did not stop within %.0fs" % (self.name, timeout))
-        return self.p.returncode
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-        self.log.close()
 
 
 def psql(url, sql):
@@ -116,11 +51,10 @@ def psql(url, sql):
     return out.stdout
 
 
-class Env:
+class Env(ProcEnv):
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="se-menu-e2e-")
+        super().__init__("se-menu-e2e-")
         os.chmod(self.tmp, 0o755)
-        self.procs = []
         self.own_stack = None
         self.db_name = None
         if not os.environ.get("SE_PG_URL"):
@@ -155,15 +89,14 @@ class Env:
         assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
 
     def start(self, name, binary, env, args=()):
-        p = Proc(self.tmp, name, [find_binary(binary)] + list(args), env)
-        self.procs.append(p)
-        return p
+        return self.add(Proc(self.tmp, name, [find_binary(binary)] + list(args), env,
+                             stop_timeout=15.0))
 
     def start_menu(self, name):
         p = self.start(name, "se-menu", {"SE_MENU_ADDR": "127.0.0.1:0",
                                          "SE_PG_URL": self.pg_url,
                                          "SE_REDIS_URL": self.redis_url})
-        p.port = int(p.wait_event("listening")["port"])
+        p.wait_listening()
         p.wait_event("menu_events_subscribed")
         return p
 
@@ -172,13 +105,14 @@ class Env:
             "SE_GATEWAY_ADDR": "127.0.0.1:0", "SE_GATEWAY_THREADS": "2",
             "SE_MENU_TARGET": "127.0.0.1:%d" % menu.port,
             "SE_GATEWAY_EDGE_CACHE": "true"})
-        p.port = int(p.wait_event("listening")["port"])
+        p.wait_listening()
         p.wait_event("edge_cache_reset", pred=lambda l: l.get("complete") is True)
         return p
 
     def close(self):
-        for p in self.procs:
-            p.kill()
+        for c in _conns.values():
+            c.close()
+        self.kill_all()
         if self.db_name:
             try:
                 psql(self.base_pg, "DROP DATABASE IF EXISTS %s" % self.db_name)
@@ -186,10 +120,7 @@ class Env:
                 print("cleanup:", e)
         if self.own_stack:
             subprocess.run([STACK, "stop", self.own_stack], timeout=60)
-        if os.environ.get("SE_E2E_KEEP"):
-            print("logs kept in", self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.remove_tmp()
 
 
 class Resp:
@@ -671,24 +602,7 @@ def main():
     if any(shutil.which(t) is None for t in ("nghttp", "psql", "redis-cli")):
         print("SKIP: needs nghttp (nghttp2-client), psql and redis-cli")
         return 0
-    env = Env()
-    passed = failed = 0
-    try:
-        for t in TESTS:
-            try:
-                t(env)
-                passed += 1
-                print("PASS", t.__name__)
-            except Exception:  # noqa: BLE001 - report and go on
-                failed += 1
-                print("FAIL", t.__name__)
-                traceback.print_exc()
-    finally:
-        for c in _conns.values():
-            c.close()
-        env.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(Env, TESTS)
 
 
 if __name__ == "__main__":
