@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,24 @@ int64_t se_env_int(const char *name, int64_t def, int64_t min, int64_t max)
     return (int64_t)x;
 }
 
+double se_env_double(const char *name, double def, double min, double max)
+{
+    const char *v = se_env_str(name, NULL);
+    if (v == NULL)
+        return def;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || isnan(x))
+        config_fatal(name, v, "not a number");
+    if (errno == ERANGE || !(x >= min && x <= max)) { /* also catches infinity */
+        char why[128];
+        snprintf(why, sizeof why, "out of range [%g, %g]", min, max);
+        config_fatal(name, v, why);
+    }
+    return x;
+}
+
 int se_env_bool(const char *name, int def)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
@@ -77,6 +96,8 @@ static const struct {
     {"ORDER", 50052},
     {"LOGISTICS", 50053},
     {"PAYMENT_GATEWAY", 50054},
+    {"PAYMENT_WORKER", 50061},  /* workers serve health and reflection only */
+    {"LOCATION_WORKER", 50062},
 };
 
 static int default_port(const char *name)
@@ -85,7 +106,8 @@ static int default_port(const char *name)
         if (strcmp(known_services[i].name, name) == 0)
             return known_services[i].port;
     }
-    config_fatal("(service name)", name, "unknown service: use MENU, ORDER, LOGISTICS or PAYMENT_GATEWAY");
+    config_fatal("(service name)", name, "unknown service: use MENU, ORDER, LOGISTICS, PAYMENT_GATEWAY, "
+                 "PAYMENT_WORKER or LOCATION_WORKER");
 }
 
 /* Interned strings: a singly linked list that only grows. */

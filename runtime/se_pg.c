@@ -14,6 +14,11 @@
  *   to stderr.
  * - The pool is an se_pool (se_pool.h) of se_pg_conn; releasing a connection
  *   rolls back a transaction left open, so the next user starts clean.
+ * - se_pg_exec_prepared keeps, per connection, the texts it prepared on the
+ *   current session (named "se_<index>"); a reconnect (a new session)
+ *   empties the list, so the next use prepares again. Measured on this
+ *   machine: the order service's INSERT with three CTEs ran at about twice
+ *   the rate prepared (pgbench -M prepared against -M extended).
  */
 #include "se_pg.h"
 
@@ -33,13 +38,24 @@
 /* Advisory lock key for migrations: "SEMIGRAT" as a big-endian int64. */
 #define SE_PG_MIGRATE_LOCK "5999771263736713556"
 
+/* Statements se_pg_exec_prepared prepares per session, at most. */
+#define SE_PG_MAX_PREPARED 32
+
 struct se_pg_conn {
     char *url;           /* owned copy */
     PGconn *pg;          /* never NULL after create */
     unsigned reconnects; /* successful re-connections */
     int in_tx;           /* inside se_pg_tx: never reconnect or retry */
     int fatal_seen;      /* the server announced it is closing the session */
+    /* se_pg_exec_prepared: the SQL texts (owned copies) prepared on the
+     * current session as "se_<index>", valid while reconnects equals
+     * prepared_session (a new session has none) */
+    char *prepared[SE_PG_MAX_PREPARED];
+    int n_prepared;
+    unsigned prepared_session;
 };
+
+static void forget_prepared(se_pg_conn *c);
 
 static void *xmalloc(size_t n)
 {
@@ -181,6 +197,7 @@ void se_pg_conn_destroy(se_pg_conn *c)
     if (c == NULL)
         return;
     PQfinish(c->pg);
+    forget_prepared(c);
     free(c->url);
     free(c);
 }
@@ -234,10 +251,68 @@ int se_pg_conn_ensure(se_pg_conn *c, se_pg_err *err)
 
 /* ---- statements --------------------------------------------------------- */
 
+enum { RUN_PARAMS, RUN_SIMPLE, RUN_PREPARED };
+
+static void forget_prepared(se_pg_conn *c)
+{
+    for (int i = 0; i < c->n_prepared; i++)
+        free(c->prepared[i]);
+    c->n_prepared = 0;
+}
+
+/* The name sql is prepared under on c's session, preparing it first if it
+ * is not yet (one round trip); NULL when the table is full (run it
+ * unprepared) or the prepare failed (*failed set, the PGresult in *r). */
+static const char *prepared_name(se_pg_conn *c, const char *sql, int nparams, char *name,
+                                 int *failed, PGresult **r)
+{
+    if (c->prepared_session != c->reconnects) { /* a new session has none */
+        forget_prepared(c);
+        c->prepared_session = c->reconnects;
+    }
+    int i = 0;
+    while (i < c->n_prepared && strcmp(c->prepared[i], sql) != 0)
+        i++;
+    if (i == SE_PG_MAX_PREPARED)
+        return NULL;
+    snprintf(name, 16, "se_%d", i);
+    if (i < c->n_prepared)
+        return name;
+    *r = PQprepare(c->pg, name, sql, nparams, NULL);
+    if (PQresultStatus(*r) != PGRES_COMMAND_OK) {
+        *failed = 1;
+        return NULL;
+    }
+    PQclear(*r);
+    *r = NULL;
+    c->prepared[c->n_prepared++] = xstrdup(sql);
+    return name;
+}
+
+/* Sends one statement the way `mode` says; the result (NULL possible). */
+static PGresult *send_once(se_pg_conn *c, const char *sql, int nparams,
+                           const char *const *params, int mode)
+{
+    if (mode == RUN_SIMPLE)
+        return PQexec(c->pg, sql);
+    if (mode == RUN_PREPARED) {
+        char name[16];
+        int failed = 0;
+        PGresult *r = NULL;
+        const char *n = prepared_name(c, sql, nparams, name, &failed, &r);
+        if (failed)
+            return r;
+        if (n != NULL)
+            return PQexecPrepared(c->pg, n, nparams, params, NULL, NULL, 0);
+    }
+    return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
 /* One statement, reconnecting before and retrying after as the rules say.
- * simple: PQexec (several statements, no parameters). */
+ * mode: RUN_PARAMS, RUN_SIMPLE (PQexec: several statements, no
+ * parameters) or RUN_PREPARED. */
 static PGresult *run(se_pg_conn *c, const char *sql, int nparams, const char *const *params,
-                     int flags, int simple, se_pg_err *err)
+                     int flags, int mode, se_pg_err *err)
 {
     for (int attempt = 0;; attempt++) {
         if (c->in_tx && went_away(c)) {
@@ -246,8 +321,7 @@ static PGresult *run(se_pg_conn *c, const char *sql, int nparams, const char *co
         }
         if (!c->in_tx && se_pg_conn_ensure(c, err) != 0)
             return NULL;
-        PGresult *r = simple ? PQexec(c->pg, sql)
-                             : PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+        PGresult *r = send_once(c, sql, nparams, params, mode);
         ExecStatusType s = PQresultStatus(r);
         if (r != NULL && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK))
             return r;
@@ -266,12 +340,18 @@ static PGresult *run(se_pg_conn *c, const char *sql, int nparams, const char *co
 PGresult *se_pg_exec_params(se_pg_conn *c, const char *sql, int nparams,
                             const char *const *params, int flags, se_pg_err *err)
 {
-    return run(c, sql, nparams, params, flags, 0, err);
+    return run(c, sql, nparams, params, flags, RUN_PARAMS, err);
+}
+
+PGresult *se_pg_exec_prepared(se_pg_conn *c, const char *sql, int nparams,
+                              const char *const *params, int flags, se_pg_err *err)
+{
+    return run(c, sql, nparams, params, flags, RUN_PREPARED, err);
 }
 
 int se_pg_exec(se_pg_conn *c, const char *sql, int flags, se_pg_err *err)
 {
-    PGresult *r = run(c, sql, 0, NULL, flags, 1, err);
+    PGresult *r = run(c, sql, 0, NULL, flags, RUN_SIMPLE, err);
     PQclear(r);
     return r != NULL ? 0 : -1;
 }
@@ -291,7 +371,7 @@ static void rollback_quietly(se_pg_conn *c)
  * error: treat that as the failure it is. */
 static int commit(se_pg_conn *c, se_pg_err *err)
 {
-    PGresult *r = run(c, "COMMIT", 0, NULL, 0, 1, err);
+    PGresult *r = run(c, "COMMIT", 0, NULL, 0, RUN_SIMPLE, err);
     if (r == NULL)
         return -1;
     int rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;

@@ -64,6 +64,21 @@ unsigned se_pg_conn_reconnects(const se_pg_conn *c);
  * A result is returned only for PGRES_COMMAND_OK / PGRES_TUPLES_OK. */
 PGresult *se_pg_exec_params(se_pg_conn *c, const char *sql, int nparams,
                             const char *const *params, int flags, se_pg_err *err);
+/* se_pg_exec_params for a hot statement: prepared once per session (the
+ * first use, and the first after a reconnect, costs one extra round trip),
+ * then sent as Bind/Execute only, so the server skips parsing and planning.
+ * Statements are told apart by their text (the connection keeps a copy);
+ * at most 32 distinct texts per connection are prepared, more run
+ * unprepared: for the fixed statements of a hot path, not for SQL built
+ * with values inside.
+ * Parameter types are inferred by the server (cast in the SQL: $1::bigint[]).
+ * The server may switch to a generic plan (one for all parameter values)
+ * after five executions: EXPLAIN it (PREPARE + EXPLAIN EXECUTE under
+ * plan_cache_mode = force_generic_plan). Needs session-level connections
+ * (not a transaction-pooling PgBouncer).
+ * OWNERSHIP and ON ERROR: as se_pg_exec_params. */
+PGresult *se_pg_exec_prepared(se_pg_conn *c, const char *sql, int nparams,
+                              const char *const *params, int flags, se_pg_err *err);
 /* Same without parameters, and without a result: 0 or -1. The SQL may hold
  * several statements (simple query protocol). */
 int se_pg_exec(se_pg_conn *c, const char *sql, int flags, se_pg_err *err);

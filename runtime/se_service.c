@@ -5,7 +5,9 @@
  * a worker body's) inherits the mask and the main thread alone receives the
  * signal through se_rpc_wait_for_signal. A worker body learns about the stop
  * through a flag guarded by a mutex plus a condition variable, so its sleeps
- * end at once.
+ * end at once. A worker with a config name also gets a health-and-reflection
+ * server, started before its body and shut down after the body returned, so
+ * probes see it alive for the whole drain.
  */
 #include "se_service.h"
 #include "se_time.h"
@@ -30,9 +32,18 @@ void se_service_on_stop(void (*fn)(void *arg), void *arg)
     stop_hook_arg = arg;
 }
 
+static int default_threads; /* se_service_default_threads; main thread only */
+
+void se_service_default_threads(int n)
+{
+    default_threads = n;
+}
+
 static se_server *start_server(const se_service_def *def, const char *addr)
 {
     se_server_config cfg = {.name = def->component, .listen_addr = addr};
+    if (default_threads > 0 && se_env_str("SE_RPC_THREADS", NULL) == NULL)
+        cfg.threads = default_threads; /* else 0: SE_RPC_THREADS */
     se_server *s = se_server_create(&cfg);
     if (s == NULL) {
         se_log_error("service_start_failed", "could not create the %s server for %s",
@@ -89,8 +100,15 @@ struct se_worker {
     int stopping;          /* guarded by lock */
     se_worker_body_fn body;
     void *arg;
+    se_server *server;     /* health and reflection, or NULL; set before
+                              the body starts, destroyed after it ended */
     int result;            /* body's return value, read after join */
 };
+
+se_server *se_worker_server(se_worker *w)
+{
+    return w->server;
+}
 
 int se_worker_stopping(se_worker *w)
 {
@@ -131,19 +149,49 @@ static void worker_init(se_worker *w, se_worker_body_fn body, void *arg)
     w->stopping = 0;
     w->body = body;
     w->arg = arg;
+    w->server = NULL;
     w->result = 0;
 }
 
-int se_worker_main(const char *component, se_worker_body_fn body, void *arg)
+/* The worker's health server on SE_<config_name>_ADDR, started. */
+static se_server *start_worker_server(const se_worker_def *def)
 {
-    se_log_init(component);
+    se_service_def sdef = {def->component, def->config_name, NULL, NULL};
+    const char *addr = se_config_listen_addr(def->config_name);
+    se_server *s = start_server(&sdef, addr);
+    if (s != NULL) {
+        char esc[128];
+        se_log_fields(SE_LOG_INFO, "listening",
+                      "\"addr\":\"%s\",\"port\":%d,\"msg\":\"serving health and reflection\"",
+                      se_json_escape(esc, sizeof esc, addr), se_server_port(s));
+    }
+    return s;
+}
+
+static void stop_worker_server(se_worker *w)
+{
+    if (w->server == NULL)
+        return;
+    se_server_shutdown(w->server);
+    se_server_destroy(w->server);
+    w->server = NULL;
+}
+
+int se_worker_main_ex(const se_worker_def *def)
+{
+    se_log_init(def->component);
     se_rpc_init();
     se_worker w;
-    worker_init(&w, body, arg);
+    worker_init(&w, def->body, def->arg);
+    if (def->config_name != NULL && (w.server = start_worker_server(def)) == NULL) {
+        se_rpc_shutdown();
+        return 1;
+    }
     pthread_t tid;
     int err = pthread_create(&tid, NULL, worker_thread, &w);
     if (err != 0) {
         se_log_error("worker_start_failed", "pthread_create: %s", strerror(err));
+        stop_worker_server(&w);
         se_rpc_shutdown();
         return 1;
     }
@@ -155,11 +203,18 @@ int se_worker_main(const char *component, se_worker_body_fn body, void *arg)
     pthread_cond_broadcast(&w.cond);
     pthread_mutex_unlock(&w.lock);
     pthread_join(tid, NULL);
+    stop_worker_server(&w);
     pthread_cond_destroy(&w.cond);
     pthread_mutex_destroy(&w.lock);
     se_rpc_shutdown();
     se_log_info("worker_exit", "exit code %d", w.result);
     return w.result;
+}
+
+int se_worker_main(const char *component, se_worker_body_fn body, void *arg)
+{
+    se_worker_def def = {component, NULL, body, arg};
+    return se_worker_main_ex(&def);
 }
 
 /* ---- placeholder worker body --------------------------------------------- */

@@ -12,8 +12,10 @@
  * the optional register callback, start, a "server_listening" log line with
  * the bound port, wait for SIGINT/SIGTERM, graceful drain, exit code.
  *
- * A worker's main.c is likewise one call to se_worker_main with a body that
- * runs on its own thread and polls se_worker_sleep_ms / se_worker_stopping.
+ * A worker's main.c is likewise one call to se_worker_main (or
+ * se_worker_main_ex, which also serves health and reflection for probes)
+ * with a body that runs on its own thread and polls se_worker_sleep_ms /
+ * se_worker_stopping.
  */
 #ifndef SE_SERVICE_H
 #define SE_SERVICE_H
@@ -38,6 +40,13 @@ typedef struct se_service_def {
  * THREAD: main, from the register callback. OWNERSHIP: arg is borrowed. */
 void se_service_on_stop(void (*fn)(void *arg), void *arg);
 
+/* Sets the number of server threads se_service_main uses when
+ * SE_RPC_THREADS is unset (otherwise SE_RPC_THREADS wins); without a call,
+ * SE_RPC_THREADS's own default (2). For services whose handlers block (on
+ * PostgreSQL, on other services): each blocked handler holds a thread.
+ * THREAD: main, before se_service_main. */
+void se_service_default_threads(int n);
+
 /* Runs a gRPC service process until SIGINT/SIGTERM, then drains in-flight
  * calls and returns the process exit code: 0 after a clean stop, 1 when the
  * server could not be created or started (e.g. the port is taken; logged
@@ -52,11 +61,33 @@ typedef struct se_worker se_worker;
  * se_worker_stopping() becomes 1. Its return value is the exit code. */
 typedef int (*se_worker_body_fn)(se_worker *w, void *arg);
 
-/* Runs a worker process: se_log_init(component), se_rpc_init, starts
- * body(w, arg) on a thread, waits for SIGINT/SIGTERM, asks the body to stop
- * (waking any se_worker_sleep_ms), joins it, se_rpc_shutdown. Returns the
- * body's result as the exit code. THREAD: main, once. */
+typedef struct se_worker_def {
+    const char *component;   /* "payment_worker": log component and server name */
+    const char *config_name; /* "PAYMENT_WORKER": serve health and reflection on
+                                se_config_listen_addr(config_name), i.e.
+                                SE_PAYMENT_WORKER_ADDR (Kubernetes probes);
+                                NULL: no server */
+    se_worker_body_fn body;
+    void *arg;               /* passed to body */
+} se_worker_def;
+
+/* Runs a worker process: se_log_init(component), se_rpc_init, with a
+ * config_name a gRPC server carrying only health and reflection (started
+ * before the body, so the body can publish health detail through
+ * se_worker_server), starts body(w, arg) on a thread, waits for
+ * SIGINT/SIGTERM, asks the body to stop (waking any se_worker_sleep_ms),
+ * joins it, shuts the server down, se_rpc_shutdown. Returns the body's
+ * result as the exit code, or 1 when the server could not start (logged
+ * with the address). THREAD: main, once. OWNERSHIP: def is borrowed. */
+int se_worker_main_ex(const se_worker_def *def);
+
+/* se_worker_main_ex without a health server. */
 int se_worker_main(const char *component, se_worker_body_fn body, void *arg);
+
+/* The worker's health server (se_server_set_health on it adds detail, e.g.
+ * a breaker's state), or NULL when def->config_name was NULL. Valid until
+ * the body returns. THREAD: any. */
+se_server *se_worker_server(se_worker *w);
 
 /* 1 once a stop was requested. THREAD: any. */
 int se_worker_stopping(se_worker *w);

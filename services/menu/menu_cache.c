@@ -127,7 +127,7 @@ void menu_cache_config_from_env(menu_cache_config *cfg)
 menu_cache *menu_cache_create(const menu_cache_config *cfg, se_redis_pool *redis,
                               menu_store *store)
 {
-    menu_cache *c = menu_xcalloc(1, sizeof *c);
+    menu_cache *c = se_xcalloc(1, sizeof *c);
     c->cfg = *cfg;
     c->redis = redis; /* with the cache off, writes still invalidate (for
                          replicas that have it on) */
@@ -172,7 +172,7 @@ static void redis_failed(menu_cache *c, const char *what)
     atomic_fetch_add(&c->redis_errors, 1);
     pthread_mutex_lock(&c->mu);
     int was_closed = c->down_until_ms == 0;
-    c->down_until_ms = menu_now_ms() + c->cfg.retry_ms;
+    c->down_until_ms = se_mono_ms() + c->cfg.retry_ms;
     pthread_mutex_unlock(&c->mu);
     if (was_closed)
         se_log_warn("menu_cache_bypassed",
@@ -195,7 +195,7 @@ static void epoch_refresh_locked(menu_cache *c)
     if (rc == 0 && e > c->epoch)
         c->epoch = e;
     if (rc == 0)
-        c->epoch_checked_ms = menu_now_ms();
+        c->epoch_checked_ms = se_mono_ms();
     c->epoch_refreshing = 0;
 }
 
@@ -210,7 +210,7 @@ static void epoch_bump(menu_cache *c, const char *why)
         if (e > c->epoch)
             c->epoch = e;
         c->epoch_dirty = 0;
-        c->epoch_checked_ms = menu_now_ms();
+        c->epoch_checked_ms = se_mono_ms();
     } else {
         c->epoch_dirty = 1;
     }
@@ -236,7 +236,7 @@ static int redis_usable(menu_cache *c, int64_t *epoch)
     if (c->redis == NULL)
         return 0;
     pthread_mutex_lock(&c->mu);
-    int64_t now = menu_now_ms();
+    int64_t now = se_mono_ms();
     if (c->down_until_ms != 0 && now >= c->down_until_ms) {
         c->down_until_ms = 0;
         c->epoch_checked_ms = 0; /* Redis may have come back: re-read first */
@@ -306,7 +306,7 @@ static uint64_t random_gen(void)
 {
     uint64_t g = 0;
     if (getrandom(&g, sizeof g, 0) != (ssize_t)sizeof g)
-        g = (uint64_t)menu_now_ms() * 0x9E3779B97F4A7C15ull;
+        g = (uint64_t)se_mono_ms() * 0x9E3779B97F4A7C15ull;
     return (g >> 2) | 1; /* 1 .. 2^62: INCR never overflows */
 }
 
@@ -364,7 +364,7 @@ static int lookup(se_redis *r, int64_t epoch, int64_t rid, char fkeys[][FKEY_MAX
             tag_get((const uint8_t *)v->str) != *gen)
             continue;
         out[i].len = v->len - TAG_LEN;
-        out[i].data = menu_xmalloc(out[i].len);
+        out[i].data = se_xmalloc(out[i].len);
         memcpy(out[i].data, v->str + TAG_LEN, out[i].len);
         hit[i] = 1;
     }
@@ -382,7 +382,7 @@ static void fill(menu_cache *c, int64_t epoch, const char *fkey, menu_part part,
     char key[KEY_MAX], ttl[16];
     value_key(key, epoch, fkey);
     snprintf(ttl, sizeof ttl, "%d", c->cfg.ttl_s[part]);
-    uint8_t *v = menu_xmalloc(b->len + TAG_LEN);
+    uint8_t *v = se_xmalloc(b->len + TAG_LEN);
     tag_put(v, gen);
     memcpy(v + TAG_LEN, b->data, b->len);
     const char *argv[] = {"SET", key, (const char *)v, "EX", ttl};
@@ -403,7 +403,7 @@ static void fill(menu_cache *c, int64_t epoch, const char *fkey, menu_part part,
 static void blob_copy(menu_blob *dst, const menu_blob *src)
 {
     dst->len = src->len;
-    dst->data = menu_xmalloc(src->len);
+    dst->data = se_xmalloc(src->len);
     memcpy(dst->data, src->data, src->len);
 }
 
@@ -457,7 +457,7 @@ static int flight_load(menu_cache *c, const char *fkey, int64_t rid, menu_part p
             return rc;
         }
     }
-    flight *f = menu_xcalloc(1, sizeof *f);
+    flight *f = se_xcalloc(1, sizeof *f);
     snprintf(f->key, sizeof f->key, "%.231s", fkey);
     f->restaurant_id = rid;
     f->part = part;

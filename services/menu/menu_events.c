@@ -141,7 +141,7 @@ static int publish(menu_events *ev, const Swifteats__V1__MenuChangeEvent *e)
     if (r == NULL)
         return -1;
     size_t len = protobuf_c_message_get_packed_size(&e->base);
-    uint8_t *buf = menu_xmalloc(len);
+    uint8_t *buf = se_xmalloc(len);
     protobuf_c_message_pack(&e->base, buf);
     redisReply *rep = se_redis_command(r, 0, NULL, "PUBLISH %s %b", MENU_EVENTS_CHANNEL, buf, len);
     se_redis_pool_release(ev->cfg.publish, r);
@@ -193,7 +193,7 @@ static void watcher_cancelled(void *arg)
 
 void menu_events_watch(menu_events *ev, se_call *call)
 {
-    watcher *w = menu_xcalloc(1, sizeof *w);
+    watcher *w = se_xcalloc(1, sizeof *w);
     w->call = call;
     w->ev = ev;
     Swifteats__V1__MenuChangeEvent e;
@@ -367,9 +367,9 @@ static void *subscriber_main(void *arg)
 
 menu_events *menu_events_create(const menu_events_config *cfg)
 {
-    menu_events *ev = menu_xcalloc(1, sizeof *ev);
+    menu_events *ev = se_xcalloc(1, sizeof *ev);
     ev->cfg = *cfg;
-    ev->redis_url = cfg->redis_url ? menu_xstrdup(cfg->redis_url) : NULL;
+    ev->redis_url = cfg->redis_url ? se_xstrdup(cfg->redis_url) : NULL;
     ev->cfg.redis_url = ev->redis_url;
     uint64_t id = 0;
     if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)

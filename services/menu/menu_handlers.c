@@ -65,7 +65,7 @@ typedef struct load_ctx {
 static void pack(ProtobufCMessage *m, menu_blob *out)
 {
     out->len = protobuf_c_message_get_packed_size(m);
-    out->data = menu_xmalloc(out->len);
+    out->data = se_xmalloc(out->len);
     protobuf_c_message_pack(m, out->data);
     se_msg_free(m);
 }
@@ -368,8 +368,8 @@ static int bulk_items_or_fail(se_call *call,
 
 static void bulk_reply(se_call *call, int64_t rid, const menu_item_flags *flags, int n)
 {
-    Swifteats__V1__ItemAvailability *items = menu_xcalloc((size_t)n, sizeof *items);
-    Swifteats__V1__ItemAvailability **ptrs = menu_xcalloc((size_t)n, sizeof *ptrs);
+    Swifteats__V1__ItemAvailability *items = se_xcalloc((size_t)n, sizeof *items);
+    Swifteats__V1__ItemAvailability **ptrs = se_xcalloc((size_t)n, sizeof *ptrs);
     for (int i = 0; i < n; i++) {
         swifteats__v1__item_availability__init(&items[i]);
         items[i].item_id = flags[i].item_id;
@@ -398,7 +398,7 @@ static void bulk_update_item_availability(
 {
     if (id_or_fail(call, req->restaurant_id, "restaurant_id") != 0)
         return;
-    menu_item_flags *flags = menu_xcalloc(req->n_items, sizeof *flags);
+    menu_item_flags *flags = se_xcalloc(req->n_items, sizeof *flags);
     int n = bulk_items_or_fail(call, req, flags);
     se_status st;
     if (n < 0) {

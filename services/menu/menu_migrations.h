@@ -1,5 +1,5 @@
 /* menu_migrations.h - the menu service's schema, embedded at build time
- * from services/menu/migrations/NNN_name.sql (embed_migrations.cmake), so
+ * from services/menu/migrations/NNN_name.sql (cmake/se_migrations.cmake), so
  * se-menu needs no files at run time. Applied with se_pg_migrate_list under
  * the scope "menu". */
 #ifndef MENU_MIGRATIONS_H

@@ -46,7 +46,7 @@ static void on_remote_change(void *arg, int64_t restaurant_id, unsigned what)
 
 menu_service *menu_service_create(const menu_service_config *cfg)
 {
-    menu_service *svc = menu_xcalloc(1, sizeof *svc);
+    menu_service *svc = se_xcalloc(1, sizeof *svc);
     se_pg_err pe;
     svc->pg = se_pg_pool_create(cfg->pg_url, cfg->pg_pool_size, &pe);
     if (svc->pg == NULL) {

@@ -40,9 +40,9 @@
 #include "menu_migrations.h"
 #include "menu_util.h"
 #include "se_log.h"
+#include "se_pg_rpc.h"
 
 #define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-#define ACQUIRE_MAX_MS 5000
 
 struct menu_store {
     se_pg_pool *pg;           /* borrowed */
@@ -51,7 +51,7 @@ struct menu_store {
 
 menu_store *menu_store_create(se_pg_pool *pg)
 {
-    menu_store *s = menu_xcalloc(1, sizeof *s);
+    menu_store *s = se_xcalloc(1, sizeof *s);
     s->pg = pg;
     atomic_init(&s->loads, 0);
     return s;
@@ -69,33 +69,14 @@ unsigned long menu_store_loads(const menu_store *s)
 
 /* ---- connections and errors ------------------------------------------------- */
 
-static int acquire_timeout_ms(void)
-{
-    se_call *c = se_call_current();
-    int64_t left = c ? se_call_time_left_ms(c) : ACQUIRE_MAX_MS;
-    return left < 1 ? 1 : left > ACQUIRE_MAX_MS ? ACQUIRE_MAX_MS : (int)left;
-}
-
 static se_pg_conn *acquire(menu_store *s, se_status *st)
 {
-    int ms = acquire_timeout_ms();
-    se_pg_conn *c = se_pg_pool_acquire(s->pg, ms);
-    if (c == NULL)
-        se_status_set(st, GRPC_STATUS_UNAVAILABLE,
-                      "menu: no database connection free within %d ms", ms);
-    return c;
+    return se_pg_acquire_for_call(s->pg, "menu", st);
 }
 
-/* Maps a failed statement to the status the caller answers. */
 static void pg_status(se_status *st, const se_pg_err *e, const char *what)
 {
-    grpc_status_code code = GRPC_STATUS_INTERNAL;
-    if (strncmp(e->sqlstate, "08", 2) == 0)
-        code = GRPC_STATUS_UNAVAILABLE;
-    else if (strcmp(e->sqlstate, "40001") == 0 || strcmp(e->sqlstate, "40P01") == 0)
-        code = GRPC_STATUS_ABORTED;
-    se_status_set(st, code, "menu: %s failed (%s)", what,
-                  code == GRPC_STATUS_INTERNAL ? "database error" : e->msg);
+    se_pg_status(st, e, "menu", what);
 }
 
 /* One statement on a pooled connection; NULL with st filled on failure. */
@@ -161,7 +142,7 @@ static int boolean(const PGresult *r, int row, int col)
 
 static char *str(const PGresult *r, int row, int col)
 {
-    return menu_xstrdup(val(r, row, col));
+    return se_xstrdup(val(r, row, col));
 }
 
 /* An optional text column into a one-field oneof: sets *field and returns
@@ -188,7 +169,7 @@ static void id_text(char buf[24], int64_t v)
 
 static Swifteats__V1__Restaurant *restaurant_from_row(const PGresult *r, int i)
 {
-    Swifteats__V1__Restaurant *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__Restaurant *m = se_xmalloc(sizeof *m);
     swifteats__v1__restaurant__init(m);
     m->id = i64(r, i, 0);
     m->name = str(r, i, 1);
@@ -214,8 +195,8 @@ static Swifteats__V1__Restaurant *restaurant_from_row(const PGresult *r, int i)
     m->current_capacity = (int32_t)i64(r, i, 15);
     m->_operating_hours_case = opt_str(r, i, 16, &m->operating_hours,
                                        SWIFTEATS__V1__RESTAURANT___OPERATING_HOURS_OPERATING_HOURS);
-    m->created_at = menu_timestamp_us(i64(r, i, 17));
-    m->updated_at = menu_timestamp_us(i64(r, i, 18));
+    m->created_at = se_timestamp_from_us(i64(r, i, 17));
+    m->updated_at = se_timestamp_from_us(i64(r, i, 18));
     return m;
 }
 
@@ -257,7 +238,7 @@ int menu_store_get_status(menu_store *s, int64_t id, Swifteats__V1__RestaurantLi
                                      id, st);
     if (r == NULL)
         return -1;
-    Swifteats__V1__RestaurantLiveStatus *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__RestaurantLiveStatus *m = se_xmalloc(sizeof *m);
     swifteats__v1__restaurant_live_status__init(m);
     m->restaurant_id = i64(r, 0, 0);
     m->status = menu_status_from_text(val(r, 0, 1));
@@ -266,7 +247,7 @@ int menu_store_get_status(menu_store *s, int64_t id, Swifteats__V1__RestaurantLi
         m->_max_capacity_case = SWIFTEATS__V1__RESTAURANT_LIVE_STATUS___MAX_CAPACITY_MAX_CAPACITY;
         m->max_capacity = (int32_t)i64(r, 0, 3);
     }
-    m->updated_at = menu_timestamp_us(i64(r, 0, 4));
+    m->updated_at = se_timestamp_from_us(i64(r, 0, 4));
     PQclear(r);
     *out = m;
     return 0;
@@ -276,7 +257,7 @@ int menu_store_get_status(menu_store *s, int64_t id, Swifteats__V1__RestaurantLi
 
 static Swifteats__V1__MenuItem *item_from_row(const PGresult *r, int i, int c0)
 {
-    Swifteats__V1__MenuItem *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__MenuItem *m = se_xmalloc(sizeof *m);
     swifteats__v1__menu_item__init(m);
     m->id = i64(r, i, c0);
     m->name = str(r, i, c0 + 1);
@@ -298,7 +279,7 @@ static Swifteats__V1__MenuItem *item_from_row(const PGresult *r, int i, int c0)
 
 static Swifteats__V1__MenuCategory *category_from_row(const PGresult *r, int i)
 {
-    Swifteats__V1__MenuCategory *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__MenuCategory *m = se_xmalloc(sizeof *m);
     swifteats__v1__menu_category__init(m);
     m->id = i64(r, i, 0);
     m->name = str(r, i, 1);
@@ -313,14 +294,14 @@ static Swifteats__V1__MenuCategory *category_from_row(const PGresult *r, int i)
 static void menu_fill(Swifteats__V1__Menu *m, const PGresult *r)
 {
     int rows = PQntuples(r);
-    m->categories = menu_xcalloc((size_t)rows, sizeof *m->categories);
+    m->categories = se_xcalloc((size_t)rows, sizeof *m->categories);
     Swifteats__V1__MenuCategory *cat = NULL;
     int64_t cat_id = 0;
     for (int i = 0; i < rows; i++) {
         if (cat == NULL || i64(r, i, 0) != cat_id) {
             cat = category_from_row(r, i);
             cat_id = cat->id;
-            cat->items = menu_xcalloc((size_t)(rows - i), sizeof *cat->items);
+            cat->items = se_xcalloc((size_t)(rows - i), sizeof *cat->items);
             m->categories[m->n_categories++] = cat;
         }
         if (!is_null(r, i, 4))
@@ -352,10 +333,10 @@ int menu_store_get_menu(menu_store *s, int64_t id, Swifteats__V1__Menu **out, se
         PQclear(head);
         return -1;
     }
-    Swifteats__V1__Menu *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__Menu *m = se_xmalloc(sizeof *m);
     swifteats__v1__menu__init(m);
     m->restaurant_id = id;
-    m->updated_at = menu_timestamp_us(i64(head, 0, 0));
+    m->updated_at = se_timestamp_from_us(i64(head, 0, 0));
     menu_fill(m, r);
     PQclear(head);
     PQclear(r);
@@ -432,10 +413,10 @@ int menu_store_list(menu_store *s, const menu_list_query *lq,
     PGresult *r = query(s, "ListRestaurants", sql, q.n + 2, q.params, st);
     if (r == NULL)
         return -1;
-    Swifteats__V1__ListRestaurantsResponse *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__ListRestaurantsResponse *m = se_xmalloc(sizeof *m);
     swifteats__v1__list_restaurants_response__init(m);
     int rows = PQntuples(r);
-    m->restaurants = menu_xcalloc((size_t)rows, sizeof *m->restaurants);
+    m->restaurants = se_xcalloc((size_t)rows, sizeof *m->restaurants);
     for (int i = 0; i < rows; i++)
         m->restaurants[m->n_restaurants++] = restaurant_from_row(r, i);
     m->total = total;
@@ -451,7 +432,7 @@ int menu_store_list(menu_store *s, const menu_list_query *lq,
 /* "{1,2,3}": a bigint[] literal. OWNERSHIP: caller frees. */
 static char *id_array(const int64_t *ids, size_t n)
 {
-    char *buf = menu_xmalloc(n * 21 + 3);
+    char *buf = se_xmalloc(n * 21 + 3);
     size_t off = 0;
     buf[off++] = '{';
     for (size_t i = 0; i < n; i++)
@@ -463,10 +444,10 @@ static char *id_array(const int64_t *ids, size_t n)
 
 static Swifteats__V1__OrderableItem *orderable(int64_t id, const PGresult *r)
 {
-    Swifteats__V1__OrderableItem *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__OrderableItem *m = se_xmalloc(sizeof *m);
     swifteats__v1__orderable_item__init(m);
     m->item_id = id;
-    m->name = menu_xstrdup("");
+    m->name = se_xstrdup("");
     for (int i = 0; r != NULL && i < PQntuples(r); i++) {
         if (i64(r, i, 0) != id)
             continue;
@@ -498,9 +479,9 @@ int menu_store_items_for_order(menu_store *s, const int64_t *ids, size_t n,
     free(arr);
     if (r == NULL)
         return -1;
-    Swifteats__V1__GetItemsForOrderResponse *m = menu_xmalloc(sizeof *m);
+    Swifteats__V1__GetItemsForOrderResponse *m = se_xmalloc(sizeof *m);
     swifteats__v1__get_items_for_order_response__init(m);
-    m->items = menu_xcalloc(n, sizeof *m->items);
+    m->items = se_xcalloc(n, sizeof *m->items);
     for (size_t i = 0; i < n; i++)
         m->items[m->n_items++] = orderable(ids[i], r);
     PQclear(r);
@@ -636,9 +617,9 @@ static int touch_menu(se_pg_conn *c, const char *idt, se_pg_err *err)
 /* The items as three array literals for unnest(). OWNERSHIP: caller frees. */
 static void flag_arrays(const menu_item_flags *it, size_t n, char **ids, char **av, char **ins)
 {
-    int64_t *tmp = menu_xcalloc(n, sizeof *tmp);
-    *av = menu_xmalloc(n * 2 + 3);
-    *ins = menu_xmalloc(n * 2 + 3);
+    int64_t *tmp = se_xcalloc(n, sizeof *tmp);
+    *av = se_xmalloc(n * 2 + 3);
+    *ins = se_xmalloc(n * 2 + 3);
     size_t o = 0;
     (*av)[o] = (*ins)[o] = '{';
     o++;

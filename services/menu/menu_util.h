@@ -1,5 +1,6 @@
 /* menu_util.h - small things every file of the menu service shares: the
- * allocation policy, what a change touches, enum <-> database text, time.
+ * what a change touches, enum <-> database text (and, through the runtime,
+ * the allocation policy and clocks).
  * Internal to services/menu. */
 #ifndef MENU_UTIL_H
 #define MENU_UTIL_H
@@ -9,11 +10,8 @@
 
 #include "swifteats/v1/menu.pb-c.h"
 
-/* Allocation policy (as the runtime's): abort with a log line on OOM, so
- * callers never check for NULL. */
-void *menu_xmalloc(size_t n);
-void *menu_xcalloc(size_t n, size_t size);
-char *menu_xstrdup(const char *s);
+#include "se_alloc.h" /* the allocation policy: se_xmalloc & co. never return NULL */
+#include "se_time.h"  /* se_mono_ms, se_timestamp_from_us */
 
 /* What an operator write changed, as a bit set (also the flags of a
  * MenuChangeEvent). */
@@ -34,11 +32,5 @@ const char *menu_status_text(int status);
 int menu_status_from_text(const char *s);
 const char *menu_cuisine_text(int cuisine);
 int menu_cuisine_from_text(const char *s);
-
-/* A heap Timestamp (free with its message) from microseconds since the
- * Unix epoch. */
-Google__Protobuf__Timestamp *menu_timestamp_us(int64_t us);
-/* Milliseconds on CLOCK_MONOTONIC. */
-int64_t menu_now_ms(void);
 
 #endif

@@ -63,6 +63,41 @@ START_TEST(int_rejects_overflow)
 }
 END_TEST
 
+START_TEST(double_parses_within_range)
+{
+    ck_assert(se_env_double("SE_TEST_VALUE", 0.25, 0, 1) == 0.25);
+    setenv("SE_TEST_VALUE", "0.05", 1);
+    ck_assert(se_env_double("SE_TEST_VALUE", 0.25, 0, 1) == 0.05);
+    setenv("SE_TEST_VALUE", "1", 1);
+    ck_assert(se_env_double("SE_TEST_VALUE", 0.25, 0, 1) == 1.0);
+    setenv("SE_TEST_VALUE", "2.5e-3", 1);
+    ck_assert(se_env_double("SE_TEST_VALUE", 0.25, 0, 1) == 0.0025);
+    setenv("SE_TEST_VALUE", "-7.5", 1);
+    ck_assert(se_env_double("SE_TEST_VALUE", 0, -10, 10) == -7.5);
+}
+END_TEST
+
+START_TEST(double_rejects_garbage)
+{
+    setenv("SE_TEST_VALUE", "0.5x", 1);
+    se_env_double("SE_TEST_VALUE", 0.25, 0, 1);
+}
+END_TEST
+
+START_TEST(double_rejects_out_of_range)
+{
+    setenv("SE_TEST_VALUE", "1.01", 1);
+    se_env_double("SE_TEST_VALUE", 0.25, 0, 1);
+}
+END_TEST
+
+START_TEST(double_rejects_nan_and_infinity)
+{
+    setenv("SE_TEST_VALUE", _i == 0 ? "nan" : "inf", 1);
+    se_env_double("SE_TEST_VALUE", 0.25, 0, 1e300);
+}
+END_TEST
+
 START_TEST(bool_accepts_the_usual_spellings)
 {
     ck_assert_int_eq(se_env_bool("SE_TEST_VALUE", 1), 1);
@@ -179,6 +214,7 @@ static Suite *config_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, str_uses_default_when_unset_or_empty);
     tcase_add_test(tc, int_parses_within_range);
+    tcase_add_test(tc, double_parses_within_range);
     tcase_add_test(tc, bool_accepts_the_usual_spellings);
     tcase_add_test(tc, default_ports);
     tcase_add_test(tc, bind_host_and_overrides);
@@ -188,6 +224,9 @@ static Suite *config_suite(void)
         tcase_add_exit_test(tc, int_rejects_garbage, 2);
         tcase_add_exit_test(tc, int_rejects_out_of_range, 2);
         tcase_add_exit_test(tc, int_rejects_overflow, 2);
+        tcase_add_exit_test(tc, double_rejects_garbage, 2);
+        tcase_add_exit_test(tc, double_rejects_out_of_range, 2);
+        tcase_add_loop_exit_test(tc, double_rejects_nan_and_infinity, 2, 0, 2);
         tcase_add_exit_test(tc, bool_rejects_garbage, 2);
         tcase_add_exit_test(tc, bad_listen_addr_exits_2, 2);
         tcase_add_exit_test(tc, unknown_service_exits_2, 2);

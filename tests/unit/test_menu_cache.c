@@ -160,7 +160,7 @@ static int slow_load(void *arg, menu_part part, menu_blob *out, se_status *st)
     pthread_mutex_unlock(&l->mu);
     usleep((useconds_t)l->delay_ms * 1000);
     out->len = strlen(p);
-    out->data = menu_xmalloc(out->len);
+    out->data = se_xmalloc(out->len);
     memcpy(out->data, p, out->len);
     return 0;
 }

@@ -142,6 +142,62 @@ static void terminate_and_wait(se_pg_conn *killer, const char *pid)
     ck_abort_msg("backend %s did not exit", pid);
 }
 
+/* One se_pg_exec_prepared of "SELECT $1::int + 1": its answer. */
+static int plus_one(se_pg_conn *c, const char *n)
+{
+    static const char sql[] = "SELECT $1::int + 1";
+    se_pg_err err = {0};
+    const char *p[] = {n};
+    PGresult *r = se_pg_exec_prepared(c, sql, 1, p, 0, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    int v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* How many statements the session has prepared (pg_prepared_statements). */
+static int prepared_count(se_pg_conn *c)
+{
+    PGresult *r = se_pg_exec_params(c, "SELECT count(*) FROM pg_prepared_statements", 0, NULL, 0,
+                                    NULL);
+    ck_assert_ptr_nonnull(r);
+    int n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+START_TEST(prepared_statements_are_prepared_once_per_session)
+{
+    se_pg_conn *c = connect_or_fail(), *killer = connect_or_fail();
+    ck_assert_int_eq(plus_one(c, "1"), 2);
+    ck_assert_int_eq(plus_one(c, "41"), 42);
+    ck_assert_int_eq(prepared_count(c), 1);
+    char copy[] = "SELECT $1::int + 1"; /* told apart by text, not by address */
+    const char *p[] = {"6"};
+    PGresult *r = se_pg_exec_prepared(c, copy, 1, p, 0, NULL);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "7");
+    PQclear(r);
+    ck_assert_int_eq(prepared_count(c), 1);
+    /* a new session: prepared again on first use */
+    char *pid = backend_pid(c);
+    terminate_and_wait(killer, pid);
+    ck_assert_int_eq(plus_one(c, "2"), 3);
+    ck_assert_uint_eq(se_pg_conn_reconnects(c), 1);
+    ck_assert_int_eq(prepared_count(c), 1);
+    /* errors are reported as for se_pg_exec_params */
+    se_pg_err err = {0};
+    ck_assert_ptr_null(se_pg_exec_prepared(c, "SELECT * FROM no_such_table", 0, NULL, 0, &err));
+    ck_assert_str_eq(err.sqlstate, "42P01");
+    const char *bad[] = {"x"};
+    ck_assert_ptr_null(se_pg_exec_prepared(c, "SELECT $1::int + 1", 1, bad, 0, &err));
+    ck_assert_str_eq(err.sqlstate, "22P02");
+    ck_assert_int_eq(plus_one(c, "3"), 4);
+    free(pid);
+    se_pg_conn_destroy(c);
+    se_pg_conn_destroy(killer);
+}
+END_TEST
+
 START_TEST(reconnects_after_backend_terminated)
 {
     se_pg_conn *c = connect_or_fail(), *killer = connect_or_fail();
@@ -487,6 +543,7 @@ static Suite *pg_suite(void)
     tcase_add_test(tc, query_round_trip);
     tcase_add_test(tc, error_has_sqlstate_and_context);
     tcase_add_test(tc, connect_failure_is_reported);
+    tcase_add_test(tc, prepared_statements_are_prepared_once_per_session);
     tcase_add_test(tc, reconnects_after_backend_terminated);
     tcase_add_test(tc, idempotent_statement_retried_when_lost_in_flight);
     tcase_add_test(tc, other_statement_not_retried_when_lost_in_flight);

@@ -1,9 +1,12 @@
 # Writes OUT, a C file holding every MIGRATIONS_DIR/*.sql as an
 # se_pg_migration (name, sql), in name order, so the binary carries its own
-# schema:  cmake -DMIGRATIONS_DIR=... -DOUT=... -P embed_migrations.cmake
+# schema. PREFIX names the table and its header: <PREFIX>_migrations[],
+# <PREFIX>_n_migrations, declared in <PREFIX>_migrations.h.
+#   cmake -DMIGRATIONS_DIR=... -DPREFIX=menu -DOUT=... -P embed_migrations.cmake
+# Used through se_embed_migrations() (cmake/se_migrations.cmake).
 file(GLOB files RELATIVE ${MIGRATIONS_DIR} ${MIGRATIONS_DIR}/*.sql)
 list(SORT files)
-set(body "/* Generated at build time by services/menu/embed_migrations.cmake from\n * services/menu/migrations/NNN_name.sql; do not edit. */\n#include \"menu_migrations.h\"\n\n")
+set(body "/* Generated at build time by cmake/embed_migrations.cmake from\n * ${MIGRATIONS_DIR}/NNN_name.sql; do not edit. */\n#include \"${PREFIX}_migrations.h\"\n\n")
 set(table "")
 set(i 0)
 foreach(f ${files})
@@ -13,7 +16,7 @@ foreach(f ${files})
   string(APPEND table "    {\"${f}\", sql_${i}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "\nconst se_pg_migration menu_migrations[] = {\n${table}};\nconst size_t menu_n_migrations = ${i};\n")
+string(APPEND body "\nconst se_pg_migration ${PREFIX}_migrations[] = {\n${table}};\nconst size_t ${PREFIX}_n_migrations = ${i};\n")
 file(WRITE ${OUT}.tmp "${body}")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
 file(REMOVE ${OUT}.tmp)
