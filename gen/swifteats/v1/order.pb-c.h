@@ -415,7 +415,8 @@ struct  Swifteats__V1__RecordPaymentAttemptRequest
    */
   int64_t amount;
   /*
-   * Idempotency key the charge was sent with.
+   * Idempotency key the charge was sent with (at most 255 bytes; empty
+   * means "order-<order_id>").
    */
   char *idempotency_key;
   Swifteats__V1__RecordPaymentAttemptRequest__ErrorMessageCase _error_message_case;

@@ -33,16 +33,27 @@ extern const se_http_route swifteats_v1_order_service_routes[];
 typedef struct swifteats_v1_order_service_handlers {
     /*
      * Validates and persists an order, then enqueues it for payment; returns
-     * at once (HTTP 202) with status payment_processing (pending if the queue
-     * was unreachable; a sweeper enqueues it later). Item prices and names
-     * are checked against the menu service; total_amount is the sum of price
-     * x quantity from the menu's prices.
-     * Errors: INVALID_ARGUMENT naming the field ("items[1].quantity must be
-     * greater than 0") for an empty customer_id, no items, more than 50 items,
-     * a quantity outside 1..100, a price <= 0, an item_id that is not a
-     * positive integer or names no menu item; FAILED_PRECONDITION naming the
-     * item if it is unavailable or out of stock, its restaurant is neither
-     * open nor busy, or the client's price differs from the menu price;
+     * at once (HTTP 202) with status payment_processing, also while the queue
+     * is unreachable (the order waits in an outbox until it answers). Item
+     * prices and names are checked against the menu service; total_amount is
+     * the sum of price x quantity from the menu's prices, and each item keeps
+     * the menu's name and price.
+     * Idempotency: a request may carry the metadata "idempotency-key" (the
+     * HTTP header Idempotency-Key; at most 255 bytes). A request of the same
+     * customer with a key already used for the same request (same fields)
+     * creates nothing and returns that order as it is now; with a different
+     * request it fails with ALREADY_EXISTS.
+     * Errors: INVALID_ARGUMENT naming the field, checked in field order
+     * ("items[1].quantity must be between 1 and 100 (got 0)"), for an empty
+     * customer_id or one over 64 bytes, no items, more than 50 items, an
+     * item_id that is not a positive integer in canonical decimal form or
+     * names no menu item ("items[0].item_id 123 names no menu item"), a
+     * quantity outside 1..100, a price <= 0, or an idempotency-key over 255
+     * bytes; FAILED_PRECONDITION naming the item if it is unavailable or out
+     * of stock, its restaurant is neither open nor busy, or the client's price
+     * differs from the menu price ("items[0].price 1299 differs from the menu
+     * price 1399 (13.99)": cents, then the menu price as a decimal);
+     * ALREADY_EXISTS for a reused idempotency-key (above);
      * UNAVAILABLE if the menu service or the database cannot be reached.
      *
      * swifteats.v1.OrderService CreateOrder: unary.
@@ -81,6 +92,9 @@ typedef struct swifteats_v1_order_service_handlers {
     void (*cancel_order)(se_call *call, const Swifteats__V1__CancelOrderRequest *req, void *ctx);
     /*
      * Internal (payment worker): what to charge for a queued order.
+     * Queue entries (Redis stream SE_PAYMENT_STREAM, consumer group
+     * SE_PAYMENT_GROUP) carry the fields "order_id" and "request_id"; the same
+     * order may be delivered more than once.
      * Errors: INVALID_ARGUMENT if order_id <= 0; NOT_FOUND if no such order;
      * FAILED_PRECONDITION if the order is not payment_processing (a duplicate
      * queue delivery or a cancelled order: the worker drops the job).
@@ -90,10 +104,14 @@ typedef struct swifteats_v1_order_service_handlers {
     void (*get_payment_job)(se_call *call, const Swifteats__V1__GetPaymentJobRequest *req, void *ctx);
     /*
      * Internal (payment worker): creates or updates the attempt
-     * (order_id, attempt_number); sending the same values again is harmless.
+     * (order_id, attempt_number) and returns it as stored; sending the same
+     * values again is harmless, and an attempt that is success or failed
+     * does not go back to pending or processing (a late duplicate report).
+     * Each change bumps the order's updated_at.
      * Errors: INVALID_ARGUMENT naming the field for order_id <= 0,
-     * attempt_number < 1, an unspecified status or amount <= 0; NOT_FOUND if no
-     * such order; FAILED_PRECONDITION if the order is no longer
+     * attempt_number < 1, an unspecified status, amount <= 0, a failed status
+     * without error_message, or a text over its limit; NOT_FOUND if no such
+     * order; FAILED_PRECONDITION if the order is no longer
      * payment_processing.
      *
      * swifteats.v1.OrderService RecordPaymentAttempt: unary, idempotent (retried on UNAVAILABLE).
@@ -126,16 +144,27 @@ static inline int swifteats_v1_order_service_register(
 
 /*
  * Validates and persists an order, then enqueues it for payment; returns
- * at once (HTTP 202) with status payment_processing (pending if the queue
- * was unreachable; a sweeper enqueues it later). Item prices and names
- * are checked against the menu service; total_amount is the sum of price
- * x quantity from the menu's prices.
- * Errors: INVALID_ARGUMENT naming the field ("items[1].quantity must be
- * greater than 0") for an empty customer_id, no items, more than 50 items,
- * a quantity outside 1..100, a price <= 0, an item_id that is not a
- * positive integer or names no menu item; FAILED_PRECONDITION naming the
- * item if it is unavailable or out of stock, its restaurant is neither
- * open nor busy, or the client's price differs from the menu price;
+ * at once (HTTP 202) with status payment_processing, also while the queue
+ * is unreachable (the order waits in an outbox until it answers). Item
+ * prices and names are checked against the menu service; total_amount is
+ * the sum of price x quantity from the menu's prices, and each item keeps
+ * the menu's name and price.
+ * Idempotency: a request may carry the metadata "idempotency-key" (the
+ * HTTP header Idempotency-Key; at most 255 bytes). A request of the same
+ * customer with a key already used for the same request (same fields)
+ * creates nothing and returns that order as it is now; with a different
+ * request it fails with ALREADY_EXISTS.
+ * Errors: INVALID_ARGUMENT naming the field, checked in field order
+ * ("items[1].quantity must be between 1 and 100 (got 0)"), for an empty
+ * customer_id or one over 64 bytes, no items, more than 50 items, an
+ * item_id that is not a positive integer in canonical decimal form or
+ * names no menu item ("items[0].item_id 123 names no menu item"), a
+ * quantity outside 1..100, a price <= 0, or an idempotency-key over 255
+ * bytes; FAILED_PRECONDITION naming the item if it is unavailable or out
+ * of stock, its restaurant is neither open nor busy, or the client's price
+ * differs from the menu price ("items[0].price 1299 differs from the menu
+ * price 1399 (13.99)": cents, then the menu price as a decimal);
+ * ALREADY_EXISTS for a reused idempotency-key (above);
  * UNAVAILABLE if the menu service or the database cannot be reached.
  *
  * swifteats.v1.OrderService CreateOrder: unary.
@@ -298,6 +327,9 @@ static inline se_pending *swifteats_v1_order_service_cancel_order_async(
 
 /*
  * Internal (payment worker): what to charge for a queued order.
+ * Queue entries (Redis stream SE_PAYMENT_STREAM, consumer group
+ * SE_PAYMENT_GROUP) carry the fields "order_id" and "request_id"; the same
+ * order may be delivered more than once.
  * Errors: INVALID_ARGUMENT if order_id <= 0; NOT_FOUND if no such order;
  * FAILED_PRECONDITION if the order is not payment_processing (a duplicate
  * queue delivery or a cancelled order: the worker drops the job).
@@ -338,10 +370,14 @@ static inline se_pending *swifteats_v1_order_service_get_payment_job_async(
 
 /*
  * Internal (payment worker): creates or updates the attempt
- * (order_id, attempt_number); sending the same values again is harmless.
+ * (order_id, attempt_number) and returns it as stored; sending the same
+ * values again is harmless, and an attempt that is success or failed
+ * does not go back to pending or processing (a late duplicate report).
+ * Each change bumps the order's updated_at.
  * Errors: INVALID_ARGUMENT naming the field for order_id <= 0,
- * attempt_number < 1, an unspecified status or amount <= 0; NOT_FOUND if no
- * such order; FAILED_PRECONDITION if the order is no longer
+ * attempt_number < 1, an unspecified status, amount <= 0, a failed status
+ * without error_message, or a text over its limit; NOT_FOUND if no such
+ * order; FAILED_PRECONDITION if the order is no longer
  * payment_processing.
  *
  * swifteats.v1.OrderService RecordPaymentAttempt: unary, idempotent (retried on UNAVAILABLE).

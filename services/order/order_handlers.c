@@ -1,0 +1,386 @@
+/* order_handlers.c - OrderService RPCs: request validation, then the menu
+ * pricer and the store (see proto/swifteats/v1/order.proto for the spec).
+ *
+ * Every handler runs on an RPC server thread and blocks (menu service,
+ * PostgreSQL); ctx is the order_service. Validation failures are
+ * INVALID_ARGUMENT with a message naming the field, checked in the order
+ * the fields are declared ("items[1].quantity must be between 1 and 100
+ * (got 0)"). Helpers named *_or_fail answer the call themselves and return
+ * -1, so the handler just returns.
+ *
+ * CreateOrder: validate -> (Idempotency-Key given) look the key up: a
+ * replay answers the stored order as it is now, before the menu is asked,
+ * so a retry still succeeds after a price change -> price with ONE
+ * GetItemsForOrder call -> one INSERT statement (order, items, outbox row)
+ * -> wake the outbox relay -> reply payment_processing (HTTP 202 at the
+ * gateway). Redis plays no part in the request: the relay enqueues later.
+ *
+ * Idempotency-Key: the gRPC metadata "idempotency-key" (the gateway passes
+ * the HTTP header through); empty means none; at most 255 bytes, checked
+ * after the body's fields. The request fingerprint is the SHA-256 of the
+ * request message's protobuf encoding (deterministic for a given message,
+ * every field included), so "the same request" means the same body.
+ */
+#include "order_handlers.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "order_pricing.h"
+#include "order_util.h"
+#include "se_alloc.h"
+#include "se_log.h"
+
+#define CUSTOMER_ID_MAX 64
+#define ITEMS_MAX 50
+#define QUANTITY_MAX 100
+#define KEY_MAX 255        /* Idempotency-Key, attempt idempotency_key */
+#define CHARGE_ID_MAX 255
+#define TEXT_MAX 500       /* reasons, error messages */
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static void fail_with(se_call *call, const se_status *st)
+{
+    se_call_fail(call, st->code, "%s", st->message);
+}
+
+static void reply_order(se_call *call, Swifteats__V1__Order *o)
+{
+    se_call_reply(call, &o->base);
+    se_msg_free(&o->base);
+}
+
+static int id_or_fail(se_call *call, int64_t id, const char *field)
+{
+    if (id > 0)
+        return 0;
+    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                 "%s must be a positive integer (got %" PRId64 ")", field, id);
+    return -1;
+}
+
+/* An optional text field (present: non-NULL) of at most max bytes. */
+static int text_max_or_fail(se_call *call, const char *s, size_t max, const char *field)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n <= max)
+        return 0;
+    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s must be at most %zu bytes (got %zu)",
+                 field, max, n);
+    return -1;
+}
+
+/* ---- CreateOrder ------------------------------------------------------------------- */
+
+/* One line, its fields in declaration order; ids[i] gets the parsed item_id. */
+static int item_or_fail(se_call *call, size_t i, const Swifteats__V1__CreateOrderItem *it,
+                        int64_t *id)
+{
+    if (order_parse_id(it->item_id, id) != 0) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "items[%zu].item_id must be a positive integer in canonical decimal form "
+                     "(got \"%.40s\")",
+                     i, it->item_id);
+        return -1;
+    }
+    if (it->quantity < 1 || it->quantity > QUANTITY_MAX) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "items[%zu].quantity must be between 1 and %d (got %d)", i, QUANTITY_MAX,
+                     it->quantity);
+        return -1;
+    }
+    if (it->price <= 0) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "items[%zu].price must be greater than 0 (got %" PRId64 ")", i, it->price);
+        return -1;
+    }
+    return 0;
+}
+
+/* The body: ids (ITEMS_MAX entries) gets the parsed item ids. */
+static int create_request_or_fail(se_call *call, const Swifteats__V1__CreateOrderRequest *req,
+                                  int64_t *ids)
+{
+    size_t n = strlen(req->customer_id);
+    if (n == 0) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "customer_id is required");
+        return -1;
+    }
+    if (text_max_or_fail(call, req->customer_id, CUSTOMER_ID_MAX, "customer_id") != 0)
+        return -1;
+    if (req->n_items == 0 || req->n_items > ITEMS_MAX) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "items must hold 1 to %d entries (got %zu)", ITEMS_MAX, req->n_items);
+        return -1;
+    }
+    for (size_t i = 0; i < req->n_items; i++)
+        if (item_or_fail(call, i, req->items[i], &ids[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* *key: the Idempotency-Key, or NULL when absent or empty. */
+static int idempotency_key_or_fail(se_call *call, const char **key)
+{
+    const char *k = se_call_metadata(call, "idempotency-key");
+    if (text_max_or_fail(call, k, KEY_MAX, "idempotency-key") != 0)
+        return -1;
+    *key = k != NULL && k[0] != '\0' ? k : NULL;
+    return 0;
+}
+
+/* SHA-256 of the request's protobuf encoding. */
+static void request_fingerprint(const Swifteats__V1__CreateOrderRequest *req, uint8_t *out)
+{
+    uint8_t small[2048];
+    size_t len = protobuf_c_message_get_packed_size(&req->base);
+    uint8_t *buf = len <= sizeof small ? small : se_xmalloc(len);
+    protobuf_c_message_pack(&req->base, buf);
+    unsigned int md_len = 0;
+    if (EVP_Digest(buf, len, out, &md_len, EVP_sha256(), NULL) != 1 ||
+        md_len != ORDER_FINGERPRINT_LEN) {
+        se_log_error("order_fingerprint_failed", "EVP_Digest(SHA-256) failed");
+        abort(); /* cannot happen with the built-in SHA-256 */
+    }
+    if (buf != small)
+        free(buf);
+}
+
+/* Prices and inserts; answers the call. */
+static void create_priced(se_call *call, order_service *svc,
+                          const Swifteats__V1__CreateOrderRequest *req, const int64_t *ids,
+                          const char *key, const uint8_t *fp)
+{
+    order_priced pr;
+    se_status st;
+    if (order_pricing_check(order_service_pricing(svc), req, ids, &pr, &st) != 0) {
+        fail_with(call, &st);
+        return;
+    }
+    order_new n = {.customer_id = req->customer_id,
+                   .lines = pr.lines,
+                   .n_lines = pr.n,
+                   .total_amount = pr.total,
+                   .idempotency_key = key,
+                   .fingerprint = fp,
+                   .request_id = se_call_request_id(call)};
+    Swifteats__V1__Order *o = NULL;
+    int rc = order_store_insert(order_service_store(svc), &n, &o, &st);
+    order_priced_dispose(&pr);
+    if (rc < 0) {
+        fail_with(call, &st);
+        return;
+    }
+    if (rc == 1) {
+        order_outbox_notify(order_service_outbox(svc));
+        se_log_debug("order_created", "order %" PRId64 " for %s: %zu items, %" PRId64 " cents",
+                     o->id, o->customer_id, o->n_items, o->total_amount);
+    }
+    reply_order(call, o);
+}
+
+static void create_order(se_call *call, const Swifteats__V1__CreateOrderRequest *req, void *ctx)
+{
+    order_service *svc = ctx;
+    int64_t ids[ITEMS_MAX];
+    const char *key;
+    if (create_request_or_fail(call, req, ids) != 0 || idempotency_key_or_fail(call, &key) != 0)
+        return;
+    uint8_t fp[ORDER_FINGERPRINT_LEN];
+    if (key != NULL) {
+        request_fingerprint(req, fp);
+        Swifteats__V1__Order *o = NULL;
+        se_status st;
+        int rc = order_store_find_by_key(order_service_store(svc), req->customer_id, key, fp, &o,
+                                         &st);
+        if (rc == 0) {
+            reply_order(call, o); /* a replay: nothing is created */
+            return;
+        }
+        if (rc < 0) {
+            fail_with(call, &st);
+            return;
+        }
+    }
+    create_priced(call, svc, req, ids, key, key != NULL ? fp : NULL);
+}
+
+/* ---- reads ------------------------------------------------------------------------- */
+
+static void get_order(se_call *call, const Swifteats__V1__GetOrderRequest *req, void *ctx)
+{
+    if (id_or_fail(call, req->order_id, "order_id") != 0)
+        return;
+    Swifteats__V1__Order *o = NULL;
+    se_status st;
+    if (order_store_get(order_service_store(ctx), req->order_id, &o, &st) != 0) {
+        fail_with(call, &st);
+        return;
+    }
+    reply_order(call, o);
+}
+
+static void list_orders(se_call *call, const Swifteats__V1__ListOrdersRequest *req, void *ctx)
+{
+    if (req->status != 0 && order_status_text(req->status) == NULL) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "status %d is not a known OrderStatus value", req->status);
+        return;
+    }
+    if (req->page < 0) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "page must be >= 1 (got %d)",
+                     req->page);
+        return;
+    }
+    if (req->page_size < 0 || req->page_size > 100) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "page_size must be between 1 and 100 (got %d)", req->page_size);
+        return;
+    }
+    order_list_query q = {.customer_id = req->customer_id,
+                          .status = req->status,
+                          .page = req->page ? req->page : 1,
+                          .page_size = req->page_size ? req->page_size : 20};
+    Swifteats__V1__ListOrdersResponse *resp = NULL;
+    se_status st;
+    if (order_store_list(order_service_store(ctx), &q, &resp, &st) != 0) {
+        fail_with(call, &st);
+        return;
+    }
+    se_call_reply(call, &resp->base);
+    se_msg_free(&resp->base);
+}
+
+/* ---- transitions --------------------------------------------------------------------- */
+
+static void transition(se_call *call, order_service *svc, int64_t id, int to,
+                       const char *charge_id, const char *reason)
+{
+    Swifteats__V1__Order *o = NULL;
+    se_status st;
+    if (order_store_transition(order_service_store(svc), id, to, charge_id, reason, &o, &st) !=
+        0) {
+        fail_with(call, &st);
+        return;
+    }
+    reply_order(call, o);
+}
+
+static void cancel_order(se_call *call, const Swifteats__V1__CancelOrderRequest *req, void *ctx)
+{
+    const char *reason = req->_reason_case ? req->reason : NULL;
+    if (id_or_fail(call, req->order_id, "order_id") != 0 ||
+        text_max_or_fail(call, reason, TEXT_MAX, "reason") != 0)
+        return;
+    transition(call, ctx, req->order_id, SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CANCELLED, NULL,
+               reason);
+}
+
+static void complete_payment(se_call *call, const Swifteats__V1__CompletePaymentRequest *req,
+                             void *ctx)
+{
+    const char *charge = req->_gateway_charge_id_case ? req->gateway_charge_id : NULL;
+    const char *reason = req->_reason_case ? req->reason : NULL;
+    if (id_or_fail(call, req->order_id, "order_id") != 0)
+        return;
+    if (req->outcome != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED &&
+        req->outcome != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_FAILED) {
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+                     "outcome must be ORDER_STATUS_CONFIRMED or ORDER_STATUS_PAYMENT_FAILED "
+                     "(got %d)",
+                     req->outcome);
+        return;
+    }
+    if (text_max_or_fail(call, charge, CHARGE_ID_MAX, "gateway_charge_id") != 0 ||
+        text_max_or_fail(call, reason, TEXT_MAX, "reason") != 0)
+        return;
+    transition(call, ctx, req->order_id, req->outcome, charge, reason);
+}
+
+/* ---- payment worker ---------------------------------------------------------------------- */
+
+static void get_payment_job(se_call *call, const Swifteats__V1__GetPaymentJobRequest *req,
+                            void *ctx)
+{
+    if (id_or_fail(call, req->order_id, "order_id") != 0)
+        return;
+    Swifteats__V1__PaymentJob *job = NULL;
+    se_status st;
+    if (order_store_payment_job(order_service_store(ctx), req->order_id, &job, &st) != 0) {
+        fail_with(call, &st);
+        return;
+    }
+    se_call_reply(call, &job->base);
+    se_msg_free(&job->base);
+}
+
+/* Answers INVALID_ARGUMENT with the formatted message; returns -1. */
+static int invalid(se_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int invalid(se_call *call, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
+    return -1;
+}
+
+/* The fields of RecordPaymentAttempt, in declaration order. */
+static int attempt_request_or_fail(se_call *call,
+                                   const Swifteats__V1__RecordPaymentAttemptRequest *req)
+{
+    const char *err = req->_error_message_case ? req->error_message : NULL;
+    const char *charge = req->_gateway_charge_id_case ? req->gateway_charge_id : NULL;
+    if (id_or_fail(call, req->order_id, "order_id") != 0)
+        return -1;
+    if (req->attempt_number < 1)
+        return invalid(call, "attempt_number must be >= 1 (got %d)", req->attempt_number);
+    if (req->status == 0)
+        return invalid(call, "status is required");
+    if (order_attempt_status_text(req->status) == NULL)
+        return invalid(call, "status %d is not a known PaymentAttemptStatus value", req->status);
+    if (req->amount <= 0)
+        return invalid(call, "amount must be greater than 0 (got %" PRId64 ")", req->amount);
+    if (req->status == SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED &&
+        (err == NULL || err[0] == '\0'))
+        return invalid(call, "error_message is required when status is failed");
+    if (text_max_or_fail(call, err, TEXT_MAX, "error_message") != 0 ||
+        text_max_or_fail(call, charge, CHARGE_ID_MAX, "gateway_charge_id") != 0 ||
+        text_max_or_fail(call, req->idempotency_key, KEY_MAX, "idempotency_key") != 0)
+        return -1;
+    return 0;
+}
+
+static void record_payment_attempt(se_call *call,
+                                   const Swifteats__V1__RecordPaymentAttemptRequest *req,
+                                   void *ctx)
+{
+    if (attempt_request_or_fail(call, req) != 0)
+        return;
+    Swifteats__V1__PaymentAttempt *a = NULL;
+    se_status st;
+    if (order_store_record_attempt(order_service_store(ctx), req, &a, &st) != 0) {
+        fail_with(call, &st);
+        return;
+    }
+    se_call_reply(call, &a->base);
+    se_msg_free(&a->base);
+}
+
+const swifteats_v1_order_service_handlers order_handlers = {
+    .create_order = create_order,
+    .get_order = get_order,
+    .list_orders = list_orders,
+    .cancel_order = cancel_order,
+    .get_payment_job = get_payment_job,
+    .record_payment_attempt = record_payment_attempt,
+    .complete_payment = complete_payment,
+};

@@ -1,0 +1,94 @@
+/* order_service.c - the order service's parts wired together (see
+ * order_service.h): pool, migrations, store, menu pricer, outbox relay. */
+#include "order_service.h"
+
+#include <stdlib.h>
+
+#include "order_handlers.h"
+#include "order_pricing.h"
+#include "se_alloc.h"
+#include "se_config.h"
+#include "se_log.h"
+
+struct order_service {
+    se_pg_pool *pg;
+    order_store *store;
+    order_pricing *pricing;
+    order_outbox *outbox;
+};
+
+void order_service_config_from_env(order_service_config *cfg)
+{
+    const char *pg = se_env_str("SE_PG_URL", NULL);
+    if (pg == NULL) {
+        se_log_error("config_error", "SE_PG_URL is required by the order service");
+        exit(2);
+    }
+    cfg->pg_url = pg;
+    cfg->pg_pool_size = (int)se_env_int("SE_ORDER_PG_POOL_SIZE", 16, 1, 256);
+    cfg->menu_target = se_config_target("MENU");
+    cfg->menu_timeout_ms = (int)se_env_int("SE_ORDER_MENU_TIMEOUT_MS", 1000, 1, 600000);
+    order_outbox_config_from_env(&cfg->outbox);
+}
+
+order_service *order_service_create(const order_service_config *cfg)
+{
+    order_service *svc = se_xcalloc(1, sizeof *svc);
+    se_pg_err pe;
+    svc->pg = se_pg_pool_create(cfg->pg_url, cfg->pg_pool_size, &pe);
+    if (svc->pg == NULL) {
+        se_log_error("order_start_failed", "PostgreSQL: %s", pe.msg);
+        free(svc);
+        return NULL;
+    }
+    svc->store = order_store_create(svc->pg);
+    if (order_store_migrate(svc->store) != 0) {
+        order_service_destroy(svc);
+        return NULL;
+    }
+    svc->pricing = order_pricing_create(cfg->menu_target, cfg->menu_timeout_ms);
+    order_outbox_config oc = cfg->outbox;
+    oc.pg_url = cfg->pg_url;
+    svc->outbox = order_outbox_create(&oc); /* after the migrations: it reads payment_outbox */
+    if (svc->outbox == NULL) {
+        order_service_destroy(svc);
+        return NULL;
+    }
+    return svc;
+}
+
+int order_service_register(se_server *s, order_service *svc)
+{
+    return swifteats_v1_order_service_register(s, &order_handlers, svc);
+}
+
+void order_service_destroy(order_service *svc)
+{
+    if (svc == NULL)
+        return;
+    order_outbox_destroy(svc->outbox);
+    order_pricing_destroy(svc->pricing);
+    order_store_destroy(svc->store);
+    se_pg_pool_destroy(svc->pg);
+    free(svc);
+}
+
+order_store *order_service_store(order_service *svc)
+{
+    return svc->store;
+}
+
+order_pricing *order_service_pricing(order_service *svc)
+{
+    return svc->pricing;
+}
+
+order_outbox *order_service_outbox(order_service *svc)
+{
+    return svc->outbox;
+}
+
+se_pg_pool *order_service_pg(order_service *svc)
+{
+    return svc->pg;
+}

@@ -1,0 +1,147 @@
+/* order_store.h - the order service's PostgreSQL access. Every RPC is one
+ * or a few statements on a pooled connection; every write is ONE statement
+ * (data-modifying CTEs), so it commits atomically without a BEGIN/COMMIT
+ * round trip. The DESIGN note is at the top of order_store.c.
+ *
+ * Errors: functions return 0 (or another documented non-negative value),
+ * or -1 with `st` filled with the gRPC status the handler answers:
+ * NOT_FOUND / FAILED_PRECONDITION / ALREADY_EXISTS naming the order and the
+ * rule; UNAVAILABLE when no connection could be had or it was lost (SQLSTATE
+ * class 08); ABORTED for serialization failures and deadlocks; INTERNAL for
+ * anything else (logged by se_pg with the SQL verb and the server's text).
+ *
+ * THREAD: every function may be called from any thread at once (each takes
+ * its own connection from the pool for the duration of the call), except
+ * create/destroy/migrate.
+ * OWNERSHIP: messages returned through `out` are the caller's: free them
+ * with se_msg_free (every string and sub-message is heap-allocated).
+ */
+#ifndef ORDER_STORE_H
+#define ORDER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "se_pg.h"
+#include "se_rpc.h"
+#include "swifteats/v1/order.pb-c.h"
+
+typedef struct order_store order_store;
+
+/* A store over `pg` (borrowed: must outlive the store).
+ * OWNERSHIP: caller destroys. */
+order_store *order_store_create(se_pg_pool *pg);
+void order_store_destroy(order_store *s);
+
+/* Applies the embedded migrations (scope "order"). 0 or -1 (logged). */
+int order_store_migrate(order_store *s);
+
+/* ---- CreateOrder ------------------------------------------------------------- */
+
+#define ORDER_FINGERPRINT_LEN 32 /* SHA-256 */
+
+/* One priced line of a new order. */
+typedef struct order_line {
+    int64_t menu_item_id;
+    const char *name; /* the menu's current name (borrowed) */
+    int32_t quantity; /* 1..100 */
+    int64_t price;    /* the menu's unit price in cents */
+} order_line;
+
+/* A validated, priced order. Everything is borrowed for the call. */
+typedef struct order_new {
+    const char *customer_id;
+    const order_line *lines;
+    size_t n_lines;                /* 1..50 */
+    int64_t total_amount;          /* sum of price x quantity */
+    const char *idempotency_key;   /* NULL: none */
+    const uint8_t *fingerprint;    /* ORDER_FINGERPRINT_LEN bytes, with a key */
+    const char *request_id;        /* of the CreateOrder call, into the outbox */
+} order_new;
+
+/* The order an Idempotency-Key was first used for. Returns 0 and *out (the
+ * order as it is now) when (customer_id, key) names one created from the
+ * same request (same fingerprint); 1 when the key is unused; -1 with st:
+ * ALREADY_EXISTS when the key was used with a different request, or a
+ * database error. */
+int order_store_find_by_key(order_store *s, const char *customer_id, const char *key,
+                            const uint8_t *fingerprint, Swifteats__V1__Order **out,
+                            se_status *st);
+
+/* Inserts the order (status payment_processing), its items and its
+ * payment_outbox row in one statement. Returns 1 and *out (the new order)
+ * when it was inserted; 0 and *out when a concurrent request with the same
+ * key got there first and nothing was inserted (then as
+ * order_store_find_by_key: *out is that order, or ALREADY_EXISTS); -1 with
+ * st on failure (nothing inserted). */
+int order_store_insert(order_store *s, const order_new *o, Swifteats__V1__Order **out,
+                       se_status *st);
+
+/* ---- reads --------------------------------------------------------------------- */
+
+/* One order with its items and payment attempts; NOT_FOUND if none. */
+int order_store_get(order_store *s, int64_t id, Swifteats__V1__Order **out, se_status *st);
+
+/* A validated ListOrders query. */
+typedef struct order_list_query {
+    const char *customer_id; /* "": any */
+    int status;              /* OrderStatus value, 0: any */
+    int32_t page;            /* >= 1 */
+    int32_t page_size;       /* 1..100 */
+} order_list_query;
+
+/* The total and one page, newest first, each order with items and
+ * attempts (two queries for the whole page, not one per order). */
+int order_store_list(order_store *s, const order_list_query *q,
+                     Swifteats__V1__ListOrdersResponse **out, se_status *st);
+
+/* The SQL of a ListOrders query exactly as order_store_list sends it: the
+ * total (count = 1) or the page (count = 0). Writes it into sql (cap bytes)
+ * and its parameters into params (at most 4; they point into q and into
+ * `numbers`), and returns how many. Exposed for the EXPLAIN tests. */
+int order_store_list_sql(const order_list_query *q, int count, char *sql, size_t cap,
+                         const char *params[4], char numbers[2][24]);
+
+/* ---- payment ------------------------------------------------------------------- */
+
+/* What the payment worker must charge (GetPaymentJob): FAILED_PRECONDITION
+ * unless the order is payment_processing. */
+int order_store_payment_job(order_store *s, int64_t id, Swifteats__V1__PaymentJob **out,
+                            se_status *st);
+
+/* Upserts attempt (order_id, attempt_number) while the order is
+ * payment_processing (FAILED_PRECONDITION otherwise), bumping the order's
+ * updated_at when the attempt changed. The same values again change
+ * nothing; an attempt that reached success or failed does not go back to
+ * pending or processing (a late retry of an earlier report): both answer
+ * the attempt as stored. An empty idempotency_key stores "order-<id>".
+ * `req` must be validated (order_handlers.c). */
+int order_store_record_attempt(order_store *s,
+                               const Swifteats__V1__RecordPaymentAttemptRequest *req,
+                               Swifteats__V1__PaymentAttempt **out, se_status *st);
+
+/* Moves order `id` to status `to` if the state machine allows it from its
+ * current status (see migrations/001_orders.sql), in one statement that
+ * also bumps updated_at, records charge_id / reason (NULL: keep) and, for
+ * every `to` but payment_processing, deletes the order's outbox row (its
+ * payment is over). An order already in `to` is answered unchanged.
+ * FAILED_PRECONDITION names both states otherwise. *out: the order after. */
+int order_store_transition(order_store *s, int64_t id, int to, const char *charge_id,
+                           const char *reason, Swifteats__V1__Order **out, se_status *st);
+
+/* ---- outbox (order_outbox.c) ---------------------------------------------------- */
+
+/* Inside the caller's transaction on c: locks up to `limit` outbox rows
+ * that are not enqueued yet and up to `limit` that were enqueued more than
+ * redeliver_ms ago (FOR UPDATE SKIP LOCKED, so concurrent relays of other
+ * replicas take other rows), sets their enqueued_at to now() and returns
+ * them as (order_id, request_id) text rows: fewer than `limit` rows means
+ * nothing more is due. Rolling back un-claims them.
+ * OWNERSHIP: the caller PQclear()s the result. ON ERROR: NULL, err filled. */
+PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms, se_pg_err *err);
+
+/* Its SQL text (both values are written into it: see order_store.c), for
+ * the EXPLAIN tests. */
+void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redeliver_ms);
+
+#endif
