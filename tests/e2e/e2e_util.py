@@ -7,9 +7,11 @@ that counts and reports passes and failures.
 The scripts run as `/usr/bin/python3 tests/e2e/<file>.py`; Python puts the
 script's folder first on sys.path, so `import e2e_util` works from any cwd.
 """
+import gzip
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +21,7 @@ import time
 import traceback
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+STACK = os.path.join(ROOT, "scripts", "stack.sh")
 BUILD = os.environ.get("SE_BUILD_DIR") or os.path.join(ROOT, "build")
 
 
@@ -147,6 +150,213 @@ def http_request(port, path, headers=None, method="GET", body=None, conn=None):
     if conn is None:
         c.close()
     return r, data
+
+
+def psql(url, sql):
+    """Output of one psql -Atc (rows as lines); RuntimeError on failure."""
+    out = subprocess.run(["psql", url, "-X", "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError("psql %r: %s" % (sql, out.stderr))
+    return out.stdout
+
+
+class StackEnv(ProcEnv):
+    """A ProcEnv with a database of its own on the server of SE_PG_URL
+    (CREATE DATABASE <db_prefix>_<pid>, seeded with `restaurants` restaurants
+    by se-menu-seed) and Redis database index `redis_db` of SE_REDIS_URL's
+    server (flushed first). Uses the stack exported by scripts/test.sh
+    (SE_PG_URL, SE_REDIS_URL, SE_STACK_DIR), or starts one of its own and
+    stops it on close. Sets pg_url, redis_url, stack_dir."""
+
+    def __init__(self, db_prefix, redis_db, restaurants):
+        super().__init__(db_prefix.replace("_", "-") + "-")
+        os.chmod(self.tmp, 0o755)  # PostgreSQL runs as another user when we are root
+        self.own_stack = None
+        self.db_name = None
+        if not os.environ.get("SE_PG_URL"):
+            self.own_stack = os.path.join(self.tmp, "stack")
+            subprocess.run([STACK, "start", self.own_stack], check=True,
+                           stdout=subprocess.DEVNULL, timeout=120)
+            for line in open(os.path.join(self.own_stack, "env")):
+                k, _, v = line.strip().partition("=")
+                if k.startswith("SE_") and v:
+                    os.environ[k] = v
+        self.stack_dir = os.environ["SE_STACK_DIR"]
+        self.base_pg = os.environ["SE_PG_URL"]
+        self.db_name = "%s_%d" % (db_prefix, os.getpid())
+        psql(self.base_pg, "DROP DATABASE IF EXISTS %s" % self.db_name)
+        psql(self.base_pg, "CREATE DATABASE %s" % self.db_name)
+        self.pg_url = self.base_pg.rsplit("/", 1)[0] + "/" + self.db_name
+        self.redis_url = re.sub(r"/\d+$", "", os.environ["SE_REDIS_URL"]) + "/%d" % redis_db
+        self.flush_redis()
+        seed = subprocess.run([find_binary("se-menu-seed"), "--if-empty", "--restaurants",
+                               str(restaurants)], env=dict(os.environ, SE_PG_URL=self.pg_url),
+                              capture_output=True, text=True, timeout=120)
+        assert seed.returncode == 0, seed.stdout + seed.stderr
+
+    def flush_redis(self):
+        out = subprocess.run(["redis-cli", "-u", self.redis_url, "FLUSHDB"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+
+    def stack(self, what):
+        """scripts/stack.sh <what> on the shared stack ("stop-redis", ...)."""
+        subprocess.run([STACK, what, self.stack_dir], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL)
+
+    def start(self, name, binary, env, args=()):
+        return self.add(Proc(self.tmp, name, [find_binary(binary)] + list(args), env,
+                             stop_timeout=15.0))
+
+    def close(self):
+        close_connections()
+        self.kill_all()
+        if self.db_name:
+            try:
+                psql(self.base_pg, "DROP DATABASE IF EXISTS %s" % self.db_name)
+            except Exception as e:  # noqa: BLE001 - best effort cleanup
+                print("cleanup:", e)
+        if self.own_stack:
+            subprocess.run([STACK, "stop", self.own_stack], timeout=60)
+        self.remove_tmp()
+
+
+class Resp:
+    """A response read whole: status, headers (lower-case names), body."""
+
+    def __init__(self, r, body):
+        self.status = r.status
+        self.headers = {k.lower(): v for k, v in r.getheaders()}
+        self.raw = body
+        self.body = body
+
+    def json(self):
+        data = self.raw
+        if self.headers.get("content-encoding") == "gzip":
+            data = gzip.decompress(data)
+        return json.loads(data)
+
+
+_conns = {}
+
+
+def close_connections():
+    for c in _conns.values():
+        c.close()
+    _conns.clear()
+
+
+def call(gw, method, path, body=None, headers=None):
+    """One request on a kept-alive connection per gateway process (gw.port);
+    a body that is not bytes/str is sent as JSON."""
+    for attempt in range(2):
+        c = _conns.get(gw.port)
+        if c is None:
+            c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+            _conns[gw.port] = c
+        try:
+            h = dict(headers or {})
+            data = None
+            if body is not None:
+                data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+                h.setdefault("Content-Type", "application/json")
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            return Resp(r, r.read())
+        except (http.client.HTTPException, ConnectionError):
+            c.close()
+            _conns.pop(gw.port, None)
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def get(gw, path, headers=None):
+    return call(gw, "GET", path, headers=headers)
+
+
+def get_json(gw, path, status=200):
+    r = get(gw, path)
+    assert r.status == status, (path, r.status, r.body[:300])
+    return r.json()
+
+
+def assert_error(r, status, grpc_status, *words):
+    """The contract's error body with this HTTP and gRPC status, its message
+    holding every word; returns the error object."""
+    assert r.status == status, (r.status, r.body[:300])
+    doc = json.loads(r.body)["error"]
+    assert doc["code"] == status and doc["status"] == grpc_status, doc
+    for w in words:
+        assert w in doc["message"], (w, doc)
+    return doc
+
+
+def wait_for(fn, timeout, interval=0.01):
+    """fn()'s first truthy value within timeout seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+class GrpcClient:
+    """Calls any method of our .proto files with JSON-shaped dicts, through
+    Debian's grpcio: proto/ is compiled with grpc_tools.protoc into a
+    descriptor set in tmp (no generated Python package). Used by the
+    end-to-end tests to drive internal RPCs (e.g. the mock payment
+    gateway's admin calls).
+
+        pg = GrpcClient(tmp, ["swifteats/v1/payment_gateway.proto"], "127.0.0.1:50054")
+        pg.call("swifteats.v1.PaymentGatewayService", "SetOutage", {"enabled": True})
+    """
+
+    def __init__(self, tmp, proto_files, target):
+        import grpc
+        import grpc_tools
+        from grpc_tools import protoc
+        from google.protobuf import descriptor_pb2, descriptor_pool
+        out = os.path.join(tmp, "protos-%d.pb" % os.getpid())
+        include = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+        rc = protoc.main(["protoc", "-I" + os.path.join(ROOT, "proto"), "-I" + include,
+                          "--include_imports", "--descriptor_set_out=" + out] + proto_files)
+        if rc != 0:
+            raise RuntimeError("grpc_tools.protoc failed on %s" % proto_files)
+        fds = descriptor_pb2.FileDescriptorSet()
+        with open(out, "rb") as f:
+            fds.ParseFromString(f.read())
+        self.pool = descriptor_pool.DescriptorPool()
+        for fdp in fds.file:
+            self.pool.Add(fdp)
+        self.channel = grpc.insecure_channel(target)
+
+    def _class(self, desc):
+        from google.protobuf import message_factory
+        if hasattr(message_factory, "GetMessageClass"):
+            return message_factory.GetMessageClass(desc)
+        return message_factory.MessageFactory(self.pool).GetPrototype(desc)
+
+    def call(self, service, method, request=None, timeout=10):
+        """The response as a dict (proto field names, defaults included);
+        grpc.RpcError on a non-OK status."""
+        from google.protobuf import json_format
+        m = self.pool.FindServiceByName(service).FindMethodByName(method)
+        req_cls, resp_cls = self._class(m.input_type), self._class(m.output_type)
+        req = json_format.ParseDict(request or {}, req_cls())
+        stub = self.channel.unary_unary("/%s/%s" % (service, method),
+                                        request_serializer=lambda x: x.SerializeToString(),
+                                        response_deserializer=resp_cls.FromString)
+        resp = stub(req, timeout=timeout)
+        return json_format.MessageToDict(resp, preserving_proto_field_name=True,
+                                         including_default_value_fields=True)
+
+    def close(self):
+        self.channel.close()
 
 
 def run_tests(make_env, tests, setup=None):

@@ -25,8 +25,6 @@ SE_BUILD_DIR names the build (ctest sets it). SE_E2E_KEEP=1 keeps the logs.
 Prints "N passed, N failed"; exits non-zero on any failure.
 """
 import gzip
-import http.client
-import json
 import os
 import re
 import shutil
@@ -35,62 +33,20 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # e2e_util, from any cwd
-from e2e_util import ROOT, ProcEnv, Proc, find_binary, run_tests
+from e2e_util import StackEnv, assert_error, call, get, get_json, run_tests
 
-STACK = os.path.join(ROOT, "scripts", "stack.sh")
 N_RESTAURANTS = 200
 REDIS_DB = 11  # our own index: the shared stack's other users keep theirs
 CONVERGE_MS = 100
 
 
-def psql(url, sql):
-    out = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError("psql %r: %s" % (sql, out.stderr))
-    return out.stdout
-
-
-class Env(ProcEnv):
+class Env(StackEnv):
     def __init__(self):
-        super().__init__("se-menu-e2e-")
-        os.chmod(self.tmp, 0o755)
-        self.own_stack = None
-        self.db_name = None
-        if not os.environ.get("SE_PG_URL"):
-            self.own_stack = os.path.join(self.tmp, "stack")
-            subprocess.run([STACK, "start", self.own_stack], check=True,
-                           stdout=subprocess.DEVNULL, timeout=120)
-            for line in open(os.path.join(self.own_stack, "env")):
-                k, _, v = line.strip().partition("=")
-                if k.startswith("SE_") and v:
-                    os.environ[k] = v
-        self.stack_dir = os.environ["SE_STACK_DIR"]
-        base_pg = os.environ["SE_PG_URL"]
-        self.db_name = "se_menu_e2e_%d" % os.getpid()
-        psql(base_pg, "DROP DATABASE IF EXISTS %s" % self.db_name)
-        psql(base_pg, "CREATE DATABASE %s" % self.db_name)
-        self.base_pg = base_pg
-        self.pg_url = base_pg.rsplit("/", 1)[0] + "/" + self.db_name
-        self.redis_url = re.sub(r"/\d+$", "", os.environ["SE_REDIS_URL"]) + "/%d" % REDIS_DB
-        self.flush_redis()
-        seed = subprocess.run([find_binary("se-menu-seed"), "--if-empty", "--restaurants",
-                               str(N_RESTAURANTS)], env=dict(os.environ, SE_PG_URL=self.pg_url),
-                              capture_output=True, text=True, timeout=120)
-        assert seed.returncode == 0, seed.stdout + seed.stderr
+        super().__init__("se_menu_e2e", REDIS_DB, N_RESTAURANTS)
         self.menu1 = self.start_menu("menu1")
         self.menu2 = self.start_menu("menu2")
         self.gw_a = self.start_gateway("gateway-a", self.menu1)
         self.gw_b = self.start_gateway("gateway-b", self.menu2)
-
-    def flush_redis(self):
-        out = subprocess.run(["redis-cli", "-u", self.redis_url, "FLUSHDB"],
-                             capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
-
-    def start(self, name, binary, env, args=()):
-        return self.add(Proc(self.tmp, name, [find_binary(binary)] + list(args), env,
-                             stop_timeout=15.0))
 
     def start_menu(self, name):
         p = self.start(name, "se-menu", {"SE_MENU_ADDR": "127.0.0.1:0",
@@ -109,82 +65,10 @@ class Env(ProcEnv):
         p.wait_event("edge_cache_reset", pred=lambda l: l.get("complete") is True)
         return p
 
-    def close(self):
-        for c in _conns.values():
-            c.close()
-        self.kill_all()
-        if self.db_name:
-            try:
-                psql(self.base_pg, "DROP DATABASE IF EXISTS %s" % self.db_name)
-            except Exception as e:  # noqa: BLE001 - best effort cleanup
-                print("cleanup:", e)
-        if self.own_stack:
-            subprocess.run([STACK, "stop", self.own_stack], timeout=60)
-        self.remove_tmp()
-
-
-class Resp:
-    def __init__(self, r, body):
-        self.status = r.status
-        self.headers = {k.lower(): v for k, v in r.getheaders()}
-        self.raw = body
-        self.body = body
-
-    def json(self):
-        data = self.raw
-        if self.headers.get("content-encoding") == "gzip":
-            data = gzip.decompress(data)
-        return json.loads(data)
-
-
-_conns = {}
-
-
-def call(gw, method, path, body=None, headers=None):
-    """One request on a kept-alive connection per gateway."""
-    for attempt in range(2):
-        c = _conns.get(gw.port)
-        if c is None:
-            c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
-            _conns[gw.port] = c
-        try:
-            h = dict(headers or {})
-            data = None
-            if body is not None:
-                data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-                h.setdefault("Content-Type", "application/json")
-            c.request(method, path, body=data, headers=h)
-            r = c.getresponse()
-            return Resp(r, r.read())
-        except (http.client.HTTPException, ConnectionError):
-            c.close()
-            _conns.pop(gw.port, None)
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
-
-
-def get(gw, path, headers=None):
-    return call(gw, "GET", path, headers=headers)
-
-
-def get_json(gw, path, status=200):
-    r = get(gw, path)
-    assert r.status == status, (path, r.status, r.body[:300])
-    return r.json()
 
 
 def put(gw, path, body):
     return call(gw, "PUT", path, body=body)
-
-
-def assert_error(r, status, grpc_status, *words):
-    assert r.status == status, (r.status, r.body[:300])
-    doc = json.loads(r.body)["error"]
-    assert doc["code"] == status and doc["status"] == grpc_status, doc
-    for w in words:
-        assert w in doc["message"], (w, doc)
-    return doc
 
 
 def edge_hits(gw, path):
@@ -206,17 +90,6 @@ def warm(gw, path):
         if line.get("rpc_status") == "edge_hit":
             return r
     raise AssertionError("%s never became an edge hit on %s" % (path, gw.name))
-
-
-def wait_for(fn, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.01)
 
 
 # ---- reads ------------------------------------------------------------------
@@ -537,8 +410,7 @@ def test_redis_stopped_mid_test(env):
     complete = lambda l: l.get("complete") is True  # noqa: E731
     resets_b = len(env.gw_b.events("edge_cache_reset", incomplete))
     completes_b = len(env.gw_b.events("edge_cache_reset", complete))
-    subprocess.run([STACK, "stop-redis", env.stack_dir], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL)
+    env.stack("stop-redis")
     try:
         # menu2 loses the other replica's events: gateway B stops caching
         env.gw_b.wait_event("edge_cache_reset", count=resets_b + 1, pred=incomplete,
@@ -553,8 +425,7 @@ def test_redis_stopped_mid_test(env):
             for gw in (env.gw_a, env.gw_b):
                 assert get(gw, p).status == 200, (gw.name, p)
     finally:
-        subprocess.run([STACK, "start-redis", env.stack_dir], check=True, timeout=60,
-                       stdout=subprocess.DEVNULL)
+        env.stack("start-redis")
     env.gw_b.wait_event("edge_cache_reset", pred=complete, count=completes_b + 1, timeout=30)
     # never stale after Redis is back: the write made while it was down shows
     for gw in (env.gw_a, env.gw_b):
