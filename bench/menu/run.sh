@@ -11,42 +11,16 @@
 # Starts its own PostgreSQL + Redis (scripts/stack.sh) in a temporary folder
 # and stops everything it started. Exit status 1 if a floor is missed.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${SE_BUILD_DIR:-$root/build}
-seconds=${SE_BENCH_SECONDS:-20}
-conns=${SE_BENCH_CONNECTIONS:-64}
+bench_name=menu
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 lua=$root/bench/menu/random_menu.lua
-work=$(mktemp -d /tmp/swifteats-bench-menu.XXXXXX)
-chmod 755 "$work"   # PostgreSQL runs as another user when we are root
-pids=()
 
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ ! -f "$work/stack/env" ] || "$root/scripts/stack.sh" stop "$work/stack" >/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-log() { echo "bench/menu: $*" >&2; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url
-    for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
-    log "no answer from $1"; exit 1
-}
-wait_tcp() { # port
-    for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-    log "nothing listens on $1"; exit 1
-}
-
-"$root/scripts/stack.sh" start "$work/stack" >/dev/null
-# shellcheck disable=SC1091
-. "$work/stack/env"
+bench_stack_start
 "$build/services/menu/se-menu-seed" --if-empty >"$work/seed.log"
 
 menu_port=$(free_port)
-SE_MENU_ADDR=127.0.0.1:$menu_port "$build/services/menu/se-menu" >"$work/menu.log" &
-pids+=($!)
+SE_MENU_ADDR=127.0.0.1:$menu_port bench_start menu "$build/services/menu/se-menu"
 wait_tcp "$menu_port"
 
 gateway_pid=
@@ -54,9 +28,8 @@ start_gateway() { # edge: true|false
     [ -z "$gateway_pid" ] || { kill -TERM "$gateway_pid"; wait "$gateway_pid" || true; }
     gateway_port=$(free_port)
     SE_GATEWAY_ADDR=127.0.0.1:$gateway_port SE_MENU_TARGET=127.0.0.1:$menu_port \
-        SE_GATEWAY_EDGE_CACHE=$1 "$build/gateway/se-gateway" >"$work/gateway-edge-$1.log" &
-    gateway_pid=$!
-    pids+=("$gateway_pid")
+        SE_GATEWAY_EDGE_CACHE=$1 bench_start "gateway-edge-$1" "$build/gateway/se-gateway"
+    gateway_pid=$bench_last_pid
     wait_http "http://127.0.0.1:$gateway_port/healthz"
 }
 
@@ -69,20 +42,14 @@ fetch_all_menus() { # into dir (or /dev/null)
     curl -sf --create-dirs "${args[@]}"
 }
 
-run_wrk() { # name port
-    log "$1: wrk -t2 -c$conns -d${seconds}s"
-    local line
-    line=$(wrk -t2 -c"$conns" -d"${seconds}s" --timeout 5s -s "$lua" "http://127.0.0.1:$2" | tail -1)
-    echo "{\"scenario\":\"$1\",${line#\{}"
-}
+run_wrk() { bench_wrk "$1" "$2" "$lua"; } # name port
 
 start_gateway true
 mkdir -p "$work/static"
 fetch_all_menus "$work/static"          # also warms the edge cache
-"$build/bench/se-bench-static" "$work/static" >"$work/static.port" &
-pids+=($!)
-for _ in $(seq 100); do grep -q port "$work/static.port" && break; sleep 0.05; done
-static_port=$(sed -n 's/{"port":\([0-9]*\)}/\1/p' "$work/static.port")
+bench_start static "$build/bench/se-bench-static" "$work/static"
+for _ in $(seq 100); do grep -q port "$work/static.log" && break; sleep 0.05; done
+static_port=$(sed -n 's/{"port":\([0-9]*\)}/\1/p' "$work/static.log")
 
 static=$(run_wrk static "$static_port"); echo "$static"
 edge=$(run_wrk edge "$gateway_port"); echo "$edge"
@@ -94,7 +61,6 @@ service=$(run_wrk service "$gateway_port"); echo "$service"
 redis-cli -u "$SE_REDIS_URL" FLUSHALL >/dev/null
 cold=$(run_wrk cold "$gateway_port"); echo "$cold"
 
-field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 /usr/bin/python3 - "$static" "$edge" "$service" "$cold" <<'PY'
 import json, sys
 static, edge, service, cold = (json.loads(a) for a in sys.argv[1:])

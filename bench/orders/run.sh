@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# bench/orders: POST /api/v1/orders through the gateway, wrk with 64
+# connections (2 threads) for SE_BENCH_SECONDS (default 30), loopback only,
+# with the whole order path running: gateway -> order service (-> menu
+# service for prices) -> PostgreSQL + outbox -> Redis stream -> payment
+# worker -> mock payment gateway (50 ms median latency, 2% transient errors,
+# its other defaults: 5% declines, 1% timeouts) -> order service.
+#
+# After the run it waits (at most SE_BENCH_DRAIN_SECONDS, default 60) until
+# every order has a final state, then reads the mock gateway's ledger back
+# and checks that every confirmed order has exactly one approved charge and
+# no other order has any.
+# Floors (issue 4): accepted orders >= 2,000/s with p99 <= 50 ms; every
+# order final within 60 s of the end; exactly one charge per confirmed
+# order. Payment throughput (final states per second) is reported beside.
+# Starts its own PostgreSQL + Redis in a temporary folder and stops
+# everything it started. Exit status 1 if a floor is missed.
+set -euo pipefail
+bench_name=orders
+SE_BENCH_SECONDS=${SE_BENCH_SECONDS:-30}
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+drain_seconds=${SE_BENCH_DRAIN_SECONDS:-60}
+lua=$root/bench/orders/random_order.lua
+psql_q() { psql "$SE_PG_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+bench_stack_start
+"$build/services/menu/se-menu-seed" --if-empty >"$work/seed.log"
+
+menu_port=$(free_port); order_port=$(free_port); paygw_port=$(free_port)
+worker_port=$(free_port); gateway_port=$(free_port)
+export SE_MENU_TARGET=127.0.0.1:$menu_port SE_ORDER_TARGET=127.0.0.1:$order_port \
+       SE_PAYMENT_GATEWAY_TARGET=127.0.0.1:$paygw_port
+
+SE_MENU_ADDR=$SE_MENU_TARGET bench_start menu "$build/services/menu/se-menu"
+wait_tcp "$menu_port"
+SE_PAYMENT_GATEWAY_ADDR=$SE_PAYMENT_GATEWAY_TARGET SE_PAYMENT_GATEWAY_LATENCY_MEDIAN_MS=50 \
+    SE_PAYMENT_GATEWAY_TRANSIENT_ERROR_RATE=0.02 \
+    bench_start payment-gateway "$build/services/payment_gateway/se-payment-gateway"
+wait_tcp "$paygw_port"
+SE_ORDER_ADDR=$SE_ORDER_TARGET bench_start order "$build/services/order/se-order"
+wait_tcp "$order_port"
+SE_PAYMENT_WORKER_ADDR=127.0.0.1:$worker_port \
+    bench_start payment-worker "$build/workers/payment/se-payment-worker"
+wait_tcp "$worker_port"
+SE_GATEWAY_ADDR=127.0.0.1:$gateway_port bench_start gateway "$build/gateway/se-gateway"
+wait_http "http://127.0.0.1:$gateway_port/healthz"
+
+# What can be ordered: available, in-stock items of open or busy restaurants.
+psql_q -F ' ' -c "SELECT i.id, i.price_cents FROM menu_items i
+    JOIN restaurants r ON r.id = i.restaurant_id
+    WHERE i.available AND i.in_stock AND r.status IN ('open', 'busy')" >"$work/items.txt"
+log "$(wc -l <"$work/items.txt") orderable items"
+
+export SE_BENCH_ITEMS=$work/items.txt SE_BENCH_RUN_ID=$$
+run=$(bench_wrk orders "$gateway_port" "$lua"); echo "$run"
+run_end=$(date +%s.%N)
+
+# Wait for every order to reach a final state.
+open_orders() { psql_q -c "SELECT count(*) FROM orders WHERE status IN ('pending', 'payment_processing')"; }
+while :; do
+    left=$(open_orders)
+    waited=$(/usr/bin/python3 -c "import time; print(round(time.time() - $run_end, 1))")
+    [ "$left" -gt 0 ] || break
+    if /usr/bin/python3 -c "import sys; sys.exit(0 if $waited > $drain_seconds else 1)"; then
+        log "$left orders still open after ${drain_seconds}s"; break
+    fi
+    sleep 0.5
+done
+log "drained: $left open orders left, ${waited}s after the run"
+
+"$build/bench/se-bench-ledger" "$SE_PAYMENT_GATEWAY_TARGET" >"$work/ledger.tsv"
+summary=$(psql_q <<SQL
+CREATE TEMP TABLE ledger (order_id bigint, status text, charge_id text);
+\\copy ledger FROM '$work/ledger.tsv'
+WITH per_order AS (
+    SELECT o.id, o.status,
+           (SELECT count(*) FROM ledger l WHERE l.order_id = o.id AND l.status = 'approved') AS approved
+    FROM orders o)
+SELECT json_build_object(
+    'orders', (SELECT count(*) FROM orders),
+    'confirmed', count(*) FILTER (WHERE status = 'confirmed'),
+    'payment_failed', count(*) FILTER (WHERE status = 'payment_failed'),
+    'open', count(*) FILTER (WHERE status IN ('pending', 'payment_processing')),
+    'confirmed_with_one_charge', count(*) FILTER (WHERE status = 'confirmed' AND approved = 1),
+    'charged_twice', count(*) FILTER (WHERE approved > 1),
+    'failed_but_charged', count(*) FILTER (WHERE status <> 'confirmed' AND approved > 0),
+    'ledger_entries', (SELECT count(*) FROM ledger),
+    'payment_attempts', (SELECT count(*) FROM payment_attempts),
+    'payment_seconds', (SELECT round(extract(epoch FROM max(updated_at) - min(created_at))::numeric, 1)
+                        FROM orders WHERE status IN ('confirmed', 'payment_failed')))
+FROM per_order;
+SQL
+)
+echo "$summary"
+
+/usr/bin/python3 - "$run" "$summary" "$waited" <<'PY'
+import json, sys
+run, s, waited = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+accepted = run["requests"] - run["non_2xx"]
+accepted_rps = accepted / run["seconds"]
+finals = s["confirmed"] + s["payment_failed"]
+checks = [
+    ("accepted >= 2000/s", accepted_rps >= 2000),
+    ("p99 <= 50 ms", run["p99_ms"] <= 50),
+    ("no errors", run["errors"] == 0),
+    ("every order final within 60 s", s["open"] == 0 and waited <= 60),
+    ("one charge per confirmed order", s["confirmed_with_one_charge"] == s["confirmed"]),
+    ("no double charge", s["charged_twice"] == 0),
+    ("no charge for an unconfirmed order", s["failed_but_charged"] == 0),
+    ("every accepted order stored", s["orders"] >= accepted),
+]
+print(json.dumps({"bench": "orders", "accepted": accepted, "accepted_rps": round(accepted_rps),
+                  "p99_ms": run["p99_ms"], "drain_seconds": waited,
+                  "payment_rps": round(finals / s["payment_seconds"]) if s["payment_seconds"] else None,
+                  "checks": {name: ok for name, ok in checks}}))
+sys.exit(0 if all(ok for _, ok in checks) else 1)
+PY
