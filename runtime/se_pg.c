@@ -47,6 +47,7 @@ struct se_pg_conn {
     unsigned reconnects; /* successful re-connections */
     int in_tx;           /* inside se_pg_tx: never reconnect or retry */
     int fatal_seen;      /* the server announced it is closing the session */
+    char *session_sql;   /* owned copy or NULL: run at the start of every session */
     /* se_pg_exec_prepared: the SQL texts (owned copies) prepared on the
      * current session as "se_<index>", valid while reconnects equals
      * prepared_session (a new session has none) */
@@ -171,7 +172,25 @@ static PGconn *connect_once(const char *url)
     return pg;
 }
 
+/* Runs the connection's session_sql on a fresh session: 0 or -1 (err). */
+static int start_session(se_pg_conn *c, se_pg_err *err)
+{
+    if (c->session_sql == NULL)
+        return 0;
+    PGresult *r = PQexec(c->pg, c->session_sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        report(err, "SESSION", "08001", "%s: %s", c->session_sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 se_pg_conn *se_pg_conn_create(const char *url, se_pg_err *err)
+{
+    return se_pg_conn_create_ex(url, NULL, err);
+}
+
+se_pg_conn *se_pg_conn_create_ex(const char *url, const char *session_sql, se_pg_err *err)
 {
     PGconn *pg = NULL;
     for (int i = 0; i < SE_CONNECT_ATTEMPTS; i++) {
@@ -187,8 +206,13 @@ se_pg_conn *se_pg_conn_create(const char *url, se_pg_err *err)
         return NULL;
     }
     se_pg_conn *c = xmalloc(sizeof *c);
-    *c = (se_pg_conn){.url = xstrdup(url), .pg = pg};
+    *c = (se_pg_conn){.url = xstrdup(url), .pg = pg,
+                      .session_sql = session_sql ? xstrdup(session_sql) : NULL};
     PQsetNoticeReceiver(pg, notice_to_log, c); /* kept across PQreset */
+    if (start_session(c, err) != 0) {
+        se_pg_conn_destroy(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -198,6 +222,7 @@ void se_pg_conn_destroy(se_pg_conn *c)
         return;
     PQfinish(c->pg);
     forget_prepared(c);
+    free(c->session_sql);
     free(c->url);
     free(c);
 }
@@ -238,7 +263,7 @@ int se_pg_conn_ensure(se_pg_conn *c, se_pg_err *err)
     for (int i = 0; i < SE_CONNECT_ATTEMPTS; i++) {
         se_connect_backoff(i); /* about 1.5 s in all */
         PQreset(c->pg);
-        if (PQstatus(c->pg) == CONNECTION_OK) {
+        if (PQstatus(c->pg) == CONNECTION_OK && start_session(c, err) == 0) {
             c->fatal_seen = 0;
             c->reconnects++;
             se_log_info("pg_reconnected", "after %d attempt(s)", i + 1);
@@ -434,13 +459,14 @@ struct se_pg_pool {
 
 typedef struct open_arg {
     const char *url;
+    const char *session_sql;
     se_pg_err *err;
 } open_arg;
 
 static void *pool_open(void *arg)
 {
     open_arg *a = arg;
-    return se_pg_conn_create(a->url, a->err);
+    return se_pg_conn_create_ex(a->url, a->session_sql, a->err);
 }
 
 static void pool_close(void *c)
@@ -450,11 +476,17 @@ static void pool_close(void *c)
 
 se_pg_pool *se_pg_pool_create(const char *url, int size, se_pg_err *err)
 {
+    return se_pg_pool_create_ex(url, size, NULL, err);
+}
+
+se_pg_pool *se_pg_pool_create_ex(const char *url, int size, const char *session_sql,
+                                 se_pg_err *err)
+{
     if (size < 1) {
         report(err, "POOL", "22023", "pool size %d must be at least 1", size);
         return NULL;
     }
-    open_arg a = {url, err};
+    open_arg a = {url, session_sql, err};
     se_pool *conns = se_pool_create("pg", size, pool_open, pool_close, &a);
     if (conns == NULL)
         return NULL;

@@ -44,6 +44,12 @@ typedef struct se_pg_conn se_pg_conn;
  * OWNERSHIP: url is copied; the caller owns the result (se_pg_conn_destroy).
  * ON ERROR: NULL, err filled, one log line. */
 se_pg_conn *se_pg_conn_create(const char *url, se_pg_err *err);
+/* se_pg_conn_create that also runs `session_sql` (e.g. "SET
+ * plan_cache_mode = force_generic_plan") at the start of every session:
+ * after connecting and after each reconnect. NULL: nothing. ON ERROR (the
+ * statement fails): NULL, err filled; on a reconnect, the reconnect fails. */
+se_pg_conn *se_pg_conn_create_ex(const char *url, const char *session_sql, se_pg_err *err);
+
 /* Closes and frees (NULL is fine). */
 void se_pg_conn_destroy(se_pg_conn *c);
 
@@ -110,6 +116,10 @@ typedef struct se_pg_pool se_pg_pool;
 /* Opens `size` connections to url up front (fails fast at startup).
  * OWNERSHIP: caller owns the pool. ON ERROR: NULL, err filled, logged. */
 se_pg_pool *se_pg_pool_create(const char *url, int size, se_pg_err *err);
+/* Same with a statement run at the start of every session of every
+ * connection (se_pg_conn_create_ex). */
+se_pg_pool *se_pg_pool_create_ex(const char *url, int size, const char *session_sql,
+                                 se_pg_err *err);
 /* SE_PG_URL (required) and SE_PG_POOL_SIZE (default 4). Exits(2) when
  * SE_PG_URL is unset (configuration error); NULL if it cannot connect. */
 se_pg_pool *se_pg_pool_create_from_env(se_pg_err *err);

@@ -79,19 +79,28 @@ static void pg_status(se_status *st, const se_pg_err *e, const char *what)
     se_pg_status(st, e, "menu", what);
 }
 
-/* One statement on a pooled connection; NULL with st filled on failure. */
-static PGresult *query(menu_store *s, const char *what, const char *sql, int n,
-                       const char *const *params, se_status *st)
+/* One statement on a pooled connection, prepared once per session if
+ * `prepared` (for the fixed statements of hot paths); NULL with st filled
+ * on failure. */
+static PGresult *query_on_pool(menu_store *s, const char *what, const char *sql, int n,
+                               const char *const *params, int prepared, se_status *st)
 {
     se_pg_conn *c = acquire(s, st);
     if (c == NULL)
         return NULL;
     se_pg_err e;
-    PGresult *r = se_pg_exec_params(c, sql, n, params, SE_PG_IDEMPOTENT, &e);
+    PGresult *r = prepared ? se_pg_exec_prepared(c, sql, n, params, SE_PG_IDEMPOTENT, &e)
+                           : se_pg_exec_params(c, sql, n, params, SE_PG_IDEMPOTENT, &e);
     se_pg_pool_release(s->pg, c);
     if (r == NULL)
         pg_status(st, &e, what);
     return r;
+}
+
+static PGresult *query(menu_store *s, const char *what, const char *sql, int n,
+                       const char *const *params, se_status *st)
+{
+    return query_on_pool(s, what, sql, n, params, 0, st);
 }
 
 int menu_store_migrate(menu_store *s)
@@ -470,12 +479,13 @@ int menu_store_items_for_order(menu_store *s, const int64_t *ids, size_t n,
     char *arr = id_array(ids, n);
     const char *p[] = {arr};
     atomic_fetch_add(&s->loads, 1);
-    PGresult *r = query(s, "GetItemsForOrder",
+    /* prepared: every order placed runs it */
+    PGresult *r = query_on_pool(s, "GetItemsForOrder",
                         "SELECT i.id, i.restaurant_id, i.name, i.price_cents, i.available, "
                         "i.in_stock, r.status FROM menu_items i "
                         "JOIN restaurants r ON r.id = i.restaurant_id "
                         "WHERE i.id = ANY($1::bigint[])",
-                        1, p, st);
+                        1, p, 1, st);
     free(arr);
     if (r == NULL)
         return -1;

@@ -303,7 +303,7 @@ order_outbox *order_outbox_create(const order_outbox_config *cfg)
 {
     order_outbox *ob = alloc_outbox(cfg);
     se_pg_err pe;
-    ob->pg = se_pg_conn_create(cfg->pg_url, &pe);
+    ob->pg = se_pg_conn_create_ex(cfg->pg_url, ORDER_PG_SESSION_SQL, &pe);
     if (ob->pg == NULL) {
         se_log_error("outbox_start_failed", "PostgreSQL: %s", pe.msg);
         free_outbox(ob);

@@ -35,7 +35,7 @@ order_service *order_service_create(const order_service_config *cfg)
 {
     order_service *svc = se_xcalloc(1, sizeof *svc);
     se_pg_err pe;
-    svc->pg = se_pg_pool_create(cfg->pg_url, cfg->pg_pool_size, &pe);
+    svc->pg = se_pg_pool_create_ex(cfg->pg_url, cfg->pg_pool_size, ORDER_PG_SESSION_SQL, &pe);
     if (svc->pg == NULL) {
         se_log_error("order_start_failed", "PostgreSQL: %s", pe.msg);
         free(svc);
