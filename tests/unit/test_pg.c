@@ -198,6 +198,42 @@ START_TEST(prepared_statements_are_prepared_once_per_session)
 }
 END_TEST
 
+/* The value of a setting on c's session. */
+static char *setting(se_pg_conn *c, const char *name)
+{
+    const char *p[] = {name};
+    PGresult *r = se_pg_exec_params(c, "SELECT current_setting($1)", 1, p, 0, NULL);
+    ck_assert_ptr_nonnull(r);
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+START_TEST(session_sql_runs_on_every_session)
+{
+    se_pg_err err = {0};
+    const char *url = pg_url();
+    se_pg_conn *c = se_pg_conn_create_ex(url, "SET plan_cache_mode = force_generic_plan", &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    se_pg_conn *killer = connect_or_fail();
+    char *v = setting(c, "plan_cache_mode");
+    ck_assert_str_eq(v, "force_generic_plan");
+    free(v);
+    char *pid = backend_pid(c);
+    terminate_and_wait(killer, pid); /* the new session gets it too */
+    v = setting(c, "plan_cache_mode");
+    ck_assert_str_eq(v, "force_generic_plan");
+    ck_assert_uint_eq(se_pg_conn_reconnects(c), 1);
+    free(v);
+    free(pid);
+    se_pg_conn_destroy(c);
+    se_pg_conn_destroy(killer);
+    /* a failing session statement fails the connection, naming it */
+    ck_assert_ptr_null(se_pg_conn_create_ex(url, "SET no_such_setting = 1", &err));
+    ck_assert_msg(strstr(err.msg, "no_such_setting") != NULL, "%s", err.msg);
+}
+END_TEST
+
 START_TEST(reconnects_after_backend_terminated)
 {
     se_pg_conn *c = connect_or_fail(), *killer = connect_or_fail();
@@ -544,6 +580,7 @@ static Suite *pg_suite(void)
     tcase_add_test(tc, error_has_sqlstate_and_context);
     tcase_add_test(tc, connect_failure_is_reported);
     tcase_add_test(tc, prepared_statements_are_prepared_once_per_session);
+    tcase_add_test(tc, session_sql_runs_on_every_session);
     tcase_add_test(tc, reconnects_after_backend_terminated);
     tcase_add_test(tc, idempotent_statement_retried_when_lost_in_flight);
     tcase_add_test(tc, other_statement_not_retried_when_lost_in_flight);
