@@ -104,6 +104,9 @@ fsync = on
 max_connections = 200
 logging_collector = off
 log_min_messages = warning
+# per-statement counters for profiling (bench/orders prints the top ones)
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track_planning = on
 EOF
 }
 

@@ -26,6 +26,7 @@ psql_q() { psql "$SE_PG_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 bench_stack_start
 "$build/services/menu/se-menu-seed" --if-empty >"$work/seed.log"
+psql_q -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 
 menu_port=$(free_port); order_port=$(free_port); paygw_port=$(free_port)
 worker_port=$(free_port); gateway_port=$(free_port)
@@ -55,6 +56,14 @@ log "$(wc -l <"$work/items.txt") orderable items"
 export SE_BENCH_ITEMS=$work/items.txt SE_BENCH_RUN_ID=$$
 run=$(bench_wrk orders "$gateway_port" "$lua"); echo "$run"
 run_end=$(date +%s.%N)
+# Where PostgreSQL spent its time during the run (it is most of the CPU):
+# the statements by total time, planning included, per call in microseconds.
+log "PostgreSQL statements during the run (calls, exec us/call, plans, plan us/plan, text):"
+psql_q -F ' | ' -c "SELECT calls, round((total_exec_time * 1000 / calls)::numeric), plans,
+    round((total_plan_time * 1000 / greatest(plans, 1))::numeric),
+    left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+    FROM pg_stat_statements WHERE calls > 100
+    ORDER BY total_exec_time + total_plan_time DESC LIMIT 10" >&2
 
 # Wait for every order to reach a final state.
 open_orders() { psql_q -c "SELECT count(*) FROM orders WHERE status IN ('pending', 'payment_processing')"; }

@@ -12,6 +12,7 @@
 
 struct menu_service {
     se_pg_pool *pg;
+    se_pg_pool *pricing_pg; /* GetItemsForOrder's connections, or NULL */
     se_redis_pool *redis; /* cache and PUBLISH; NULL when the cache is off
                              and no events go through Redis */
     menu_store *store;
@@ -28,6 +29,7 @@ void menu_service_config_from_env(menu_service_config *cfg)
     }
     cfg->pg_url = pg;
     cfg->pg_pool_size = (int)se_env_int("SE_PG_POOL_SIZE", 4, 1, 256);
+    cfg->pricing_pool_size = (int)se_env_int("SE_MENU_PRICING_POOL_SIZE", 2, 0, 256);
     cfg->redis_url = se_env_str("SE_REDIS_URL", "redis://127.0.0.1:6379/0");
     cfg->redis_pool_size = (int)se_env_int("SE_REDIS_POOL_SIZE", 4, 1, 256);
     cfg->redis_timeout_ms = (int)se_env_int("SE_MENU_CACHE_TIMEOUT_MS", 200, 1, 60000);
@@ -54,7 +56,18 @@ menu_service *menu_service_create(const menu_service_config *cfg)
         free(svc);
         return NULL;
     }
+    if (cfg->pricing_pool_size > 0) {
+        svc->pricing_pg = se_pg_pool_create_ex(cfg->pg_url, cfg->pricing_pool_size,
+                                               MENU_PRICING_SESSION_SQL, &pe);
+        if (svc->pricing_pg == NULL) {
+            se_log_error("menu_start_failed", "PostgreSQL (pricing pool): %s", pe.msg);
+            se_pg_pool_destroy(svc->pg);
+            free(svc);
+            return NULL;
+        }
+    }
     svc->store = menu_store_create(svc->pg);
+    menu_store_set_pricing_pool(svc->store, svc->pricing_pg);
     if (menu_store_migrate(svc->store) != 0) {
         menu_service_destroy(svc);
         return NULL;
@@ -101,6 +114,7 @@ void menu_service_destroy(menu_service *svc)
     menu_cache_destroy(svc->cache);
     menu_store_destroy(svc->store);
     se_redis_pool_destroy(svc->redis);
+    se_pg_pool_destroy(svc->pricing_pg);
     se_pg_pool_destroy(svc->pg);
     free(svc);
 }

@@ -14,6 +14,8 @@
 typedef struct menu_service_config {
     const char *pg_url;      /* SE_PG_URL (required) */
     int pg_pool_size;        /* SE_PG_POOL_SIZE (4) */
+    int pricing_pool_size;   /* SE_MENU_PRICING_POOL_SIZE (2): connections
+                                of GetItemsForOrder; 0: the main pool */
     const char *redis_url;   /* SE_REDIS_URL */
     int redis_pool_size;     /* SE_REDIS_POOL_SIZE (4) */
     int redis_timeout_ms;    /* SE_MENU_CACHE_TIMEOUT_MS (200): cache and

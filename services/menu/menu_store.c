@@ -27,7 +27,9 @@
  *     filter) or the filter's index (restaurants_cuisine_id, _status_id,
  *     _city_id, _rating_id); before the first VACUUM the planner prefers a
  *     Bitmap Heap Scan (or, unfiltered, a Seq Scan of the 20-page table)
- *   GetItemsForOrder: Nested Loop of menu_items_pkey and restaurants_pkey
+ *   GetItemsForOrder (generic plan, on the pricing pool): Index Scan using
+ *     menu_items_pkey + a SubPlan probing restaurants_pkey per item (a Seq
+ *     Scan while restaurants is a page or two)
  */
 #include "menu_store.h"
 
@@ -46,6 +48,7 @@
 
 struct menu_store {
     se_pg_pool *pg;           /* borrowed */
+    se_pg_pool *pricing;      /* borrowed: GetItemsForOrder's, or pg */
     atomic_ulong loads;       /* catalogue reads sent to PostgreSQL */
 };
 
@@ -53,8 +56,14 @@ menu_store *menu_store_create(se_pg_pool *pg)
 {
     menu_store *s = se_xcalloc(1, sizeof *s);
     s->pg = pg;
+    s->pricing = pg;
     atomic_init(&s->loads, 0);
     return s;
+}
+
+void menu_store_set_pricing_pool(menu_store *s, se_pg_pool *pricing)
+{
+    s->pricing = pricing != NULL ? pricing : s->pg;
 }
 
 void menu_store_destroy(menu_store *s)
@@ -69,9 +78,14 @@ unsigned long menu_store_loads(const menu_store *s)
 
 /* ---- connections and errors ------------------------------------------------- */
 
+static se_pg_conn *acquire_from(se_pg_pool *pool, se_status *st)
+{
+    return se_pg_acquire_for_call(pool, "menu", st);
+}
+
 static se_pg_conn *acquire(menu_store *s, se_status *st)
 {
-    return se_pg_acquire_for_call(s->pg, "menu", st);
+    return acquire_from(s->pg, st);
 }
 
 static void pg_status(se_status *st, const se_pg_err *e, const char *what)
@@ -79,19 +93,19 @@ static void pg_status(se_status *st, const se_pg_err *e, const char *what)
     se_pg_status(st, e, "menu", what);
 }
 
-/* One statement on a pooled connection, prepared once per session if
+/* One statement on a connection of `pool`, prepared once per session if
  * `prepared` (for the fixed statements of hot paths); NULL with st filled
  * on failure. */
-static PGresult *query_on_pool(menu_store *s, const char *what, const char *sql, int n,
+static PGresult *query_on_pool(se_pg_pool *pool, const char *what, const char *sql, int n,
                                const char *const *params, int prepared, se_status *st)
 {
-    se_pg_conn *c = acquire(s, st);
+    se_pg_conn *c = acquire_from(pool, st);
     if (c == NULL)
         return NULL;
     se_pg_err e;
     PGresult *r = prepared ? se_pg_exec_prepared(c, sql, n, params, SE_PG_IDEMPOTENT, &e)
                            : se_pg_exec_params(c, sql, n, params, SE_PG_IDEMPOTENT, &e);
-    se_pg_pool_release(s->pg, c);
+    se_pg_pool_release(pool, c);
     if (r == NULL)
         pg_status(st, &e, what);
     return r;
@@ -100,7 +114,7 @@ static PGresult *query_on_pool(menu_store *s, const char *what, const char *sql,
 static PGresult *query(menu_store *s, const char *what, const char *sql, int n,
                        const char *const *params, se_status *st)
 {
-    return query_on_pool(s, what, sql, n, params, 0, st);
+    return query_on_pool(s->pg, what, sql, n, params, 0, st);
 }
 
 int menu_store_migrate(menu_store *s)
@@ -479,11 +493,14 @@ int menu_store_items_for_order(menu_store *s, const int64_t *ids, size_t n,
     char *arr = id_array(ids, n);
     const char *p[] = {arr};
     atomic_fetch_add(&s->loads, 1);
-    /* prepared: every order placed runs it */
-    PGresult *r = query_on_pool(s, "GetItemsForOrder",
+    /* prepared, on the pricing pool (generic plan): every order placed runs it */
+    PGresult *r = query_on_pool(s->pricing, "GetItemsForOrder",
+                        /* the status as a subquery, not a join: no join order for
+                         * the generic plan to get wrong (it picked a hash join
+                         * over all restaurants) - two primary-key probes per item */
                         "SELECT i.id, i.restaurant_id, i.name, i.price_cents, i.available, "
-                        "i.in_stock, r.status FROM menu_items i "
-                        "JOIN restaurants r ON r.id = i.restaurant_id "
+                        "i.in_stock, (SELECT r.status FROM restaurants r "
+                        "WHERE r.id = i.restaurant_id) FROM menu_items i "
                         "WHERE i.id = ANY($1::bigint[])",
                         1, p, 1, st);
     free(arr);
