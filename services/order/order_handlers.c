@@ -20,6 +20,13 @@
  * after the body's fields. The request fingerprint is the SHA-256 of the
  * request message's protobuf encoding (deterministic for a given message,
  * every field included), so "the same request" means the same body.
+ *
+ * Payment worker RPCs: GetPaymentJob with start_attempt also starts the
+ * attempt, and RecordPaymentAttempt with complete_outcome also decides the
+ * order, each in one statement (order_store.c), so a payment decided by its
+ * first try costs the order service two calls. complete_outcome is
+ * validated like CompletePayment's outcome, plus the attempt status it
+ * needs (success to confirm, failed to fail).
  */
 #include "order_handlers.h"
 
@@ -312,7 +319,8 @@ static void get_payment_job(se_call *call, const Swifteats__V1__GetPaymentJobReq
         return;
     Swifteats__V1__PaymentJob *job = NULL;
     se_status st;
-    if (order_store_payment_job(order_service_store(ctx), req->order_id, &job, &st) != 0) {
+    if (order_store_payment_job(order_service_store(ctx), req->order_id, req->start_attempt,
+                                &job, &st) != 0) {
         fail_with(call, &st);
         return;
     }
@@ -331,6 +339,28 @@ static int invalid(se_call *call, const char *fmt, ...)
     va_end(ap);
     se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
     return -1;
+}
+
+/* complete_outcome and complete_reason of RecordPaymentAttempt: the
+ * outcomes CompletePayment takes, each with the attempt status that
+ * decides it (an approval confirms, a failure fails). */
+static int complete_outcome_or_fail(se_call *call,
+                                    const Swifteats__V1__RecordPaymentAttemptRequest *req)
+{
+    int out = req->complete_outcome;
+    if (out != 0 && out != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED &&
+        out != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_FAILED)
+        return invalid(call, "complete_outcome must be ORDER_STATUS_CONFIRMED or "
+                             "ORDER_STATUS_PAYMENT_FAILED (got %d)", out);
+    int want = out == SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED
+                   ? SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS
+                   : SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED;
+    if (out != 0 && (int)req->status != want)
+        return invalid(call, "complete_outcome %s requires status %s (got %s)",
+                       order_status_text(out), order_attempt_status_text(want),
+                       order_attempt_status_text(req->status));
+    return text_max_or_fail(call, req->_complete_reason_case ? req->complete_reason : NULL,
+                            TEXT_MAX, "complete_reason");
 }
 
 /* The fields of RecordPaymentAttempt, in declaration order. */
@@ -356,7 +386,7 @@ static int attempt_request_or_fail(se_call *call,
         text_max_or_fail(call, charge, CHARGE_ID_MAX, "gateway_charge_id") != 0 ||
         text_max_or_fail(call, req->idempotency_key, KEY_MAX, "idempotency_key") != 0)
         return -1;
-    return 0;
+    return complete_outcome_or_fail(call, req);
 }
 
 static void record_payment_attempt(se_call *call,

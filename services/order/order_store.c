@@ -3,7 +3,11 @@
  * DESIGN
  * - Writes are single statements with data-modifying CTEs: CreateOrder's
  *   order + items + outbox row, RecordPaymentAttempt's lock + upsert +
- *   updated_at bump, a transition's guarded UPDATE + outbox DELETE. One
+ *   updated_at bump (+ with complete_outcome the move to the final state
+ *   and the outbox DELETE), GetPaymentJob's read + lock + attempt start, a
+ *   transition's guarded UPDATE + outbox DELETE. The payment worker's
+ *   common case is thus two statements per order: start the attempt,
+ *   record its outcome together with the order's final state. One
  *   statement is one implicit transaction: atomic, and one round trip
  *   instead of BEGIN / n statements / COMMIT (CreateOrder is the hot path:
  *   2,000/s is the target).
@@ -630,80 +634,176 @@ int order_store_list(order_store *s, const order_list_query *q,
 
 /* ---- payment ------------------------------------------------------------------------- */
 
-int order_store_payment_job(order_store *s, int64_t id, Swifteats__V1__PaymentJob **out,
-                            se_status *st)
+/* The PaymentJob of an order row: customer_id, total_amount at cols 0, 1;
+ * the attempt number at col n. */
+static Swifteats__V1__PaymentJob *job_from_row(const PGresult *r, int64_t id, int n)
+{
+    Swifteats__V1__PaymentJob *j = se_xmalloc(sizeof *j);
+    swifteats__v1__payment_job__init(j);
+    j->order_id = id;
+    j->customer_id = str(r, 0, 0);
+    j->amount = i64(r, 0, 1);
+    j->currency = se_xstrdup("USD");
+    j->next_attempt_number = (int32_t)i64(r, 0, n);
+    char key[32];
+    snprintf(key, sizeof key, "order-%" PRId64, id);
+    j->idempotency_key = se_xstrdup(key);
+    return j;
+}
+
+/* NOT_FOUND (no row) or FAILED_PRECONDITION (status at col 2 is not
+ * payment_processing): -1 with st; 0 when the job can go on. */
+static int job_refused(const PGresult *r, int64_t id, se_status *st)
+{
+    if (PQntuples(r) == 0) {
+        se_status_set(st, GRPC_STATUS_NOT_FOUND, "order %" PRId64 " not found", id);
+        return -1;
+    }
+    if (strcmp(val(r, 0, 2), "payment_processing") != 0) {
+        se_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
+                      "order %" PRId64 " is %s, not payment_processing: nothing to charge", id,
+                      val(r, 0, 2));
+        return -1;
+    }
+    return 0;
+}
+
+static const char job_sql[] =
+    "SELECT o.customer_id, o.total_amount, o.status,"
+    " (SELECT coalesce(max(a.attempt_number), 0) + 1 FROM payment_attempts a"
+    "  WHERE a.order_id = o.id)"
+    " FROM orders o WHERE o.id = $1";
+
+/* The ON CONFLICT clause of both attempt upserts (RecordPaymentAttempt and
+ * GetPaymentJob with start_attempt): update unless nothing would change or
+ * a final status would go back to pending / processing (a late duplicate);
+ * updated_at moves only with the status. */
+#define ATTEMPT_UPSERT_CONFLICT                                                              \
+    " ON CONFLICT (order_id, attempt_number) DO UPDATE SET"                                  \
+    " status = EXCLUDED.status, amount = EXCLUDED.amount,"                                   \
+    " error_message = EXCLUDED.error_message,"                                               \
+    " gateway_charge_id = coalesce(EXCLUDED.gateway_charge_id, a.gateway_charge_id),"        \
+    " idempotency_key = EXCLUDED.idempotency_key,"                                           \
+    " updated_at = CASE WHEN a.status = EXCLUDED.status THEN a.updated_at ELSE now() END"    \
+    " WHERE (a.status, a.amount, a.error_message, a.gateway_charge_id, a.idempotency_key)"   \
+    " IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.error_message,"           \
+    " coalesce(EXCLUDED.gateway_charge_id, a.gateway_charge_id), EXCLUDED.idempotency_key)"  \
+    " AND NOT (a.status IN ('success', 'failed')"                                            \
+    " AND EXCLUDED.status IN ('pending', 'processing'))"
+
+/* GetPaymentJob with start_attempt: $1 order. Locks the order, picks the
+ * attempt to start - the latest one if it is still processing (a retried
+ * call, a redelivery after a crash: nothing new is started), else the
+ * latest + 1 - and, if the order is payment_processing, upserts it as
+ * processing with the order's amount and key, bumping updated_at when it
+ * changed. Columns: customer_id, total_amount, status, attempt number,
+ * whether the upsert wrote a row. A concurrent start of the same attempt
+ * (its snapshot predates the winner's commit) meets the winner's row in ON
+ * CONFLICT: see order_store_payment_job for that case. */
+static const char job_start_sql[] =
+    "WITH o AS (SELECT id, customer_id, total_amount, status FROM orders WHERE id = $1"
+    " FOR UPDATE),"
+    " n AS (SELECT coalesce((SELECT l.attempt_number + (l.status <> 'processing')::int"
+    " FROM payment_attempts l WHERE l.order_id = $1"
+    " ORDER BY l.attempt_number DESC LIMIT 1), 1) AS num),"
+    " a AS ("
+    " INSERT INTO payment_attempts AS a (order_id, attempt_number, status, amount,"
+    " error_message, gateway_charge_id, idempotency_key)"
+    " SELECT o.id, n.num, 'processing', o.total_amount, NULL, NULL, 'order-' || o.id"
+    " FROM o, n WHERE o.status = 'payment_processing'" ATTEMPT_UPSERT_CONFLICT
+    " RETURNING a.attempt_number),"
+    " u AS (UPDATE orders SET updated_at = now() WHERE id IN (SELECT id FROM o)"
+    " AND EXISTS (SELECT 1 FROM a))"
+    " SELECT o.customer_id, o.total_amount, o.status, n.num, EXISTS (SELECT 1 FROM a)"
+    " FROM o, n";
+
+/* job_start_sql wrote nothing for attempt `num` of a payment_processing
+ * order: the attempt already was processing with the same values (a retry:
+ * fine), or it ended after this statement's snapshot was taken (a
+ * duplicate delivery raced us): ABORTED, so the caller asks again and
+ * starts the next one. Read in a new statement, so with a new snapshot. */
+static int job_start_check(se_pg_conn *c, const char *idt, const char *num, int64_t id,
+                           se_status *st)
+{
+    const char *p[] = {idt, num};
+    PGresult *r = run(c, "reading the started payment attempt",
+                      "SELECT status FROM payment_attempts"
+                      " WHERE order_id = $1 AND attempt_number = $2",
+                      2, p, SE_PG_IDEMPOTENT, st);
+    if (r == NULL)
+        return -1;
+    int rc = 0;
+    if (PQntuples(r) != 1 || strcmp(val(r, 0, 0), "processing") != 0) {
+        se_status_set(st, GRPC_STATUS_ABORTED,
+                      "order %" PRId64 ": attempt %s ended concurrently; retry", id, num);
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
+                            Swifteats__V1__PaymentJob **out, se_status *st)
 {
     char idt[24];
     const char *p[] = {order_id_text(idt, id)};
     se_pg_conn *c = acquire(s, st);
     if (c == NULL)
         return -1;
-    PGresult *r = run(c, "reading the payment job",
-                      "SELECT o.customer_id, o.total_amount, o.status,"
-                      " (SELECT coalesce(max(a.attempt_number), 0) + 1 FROM payment_attempts a"
-                      "  WHERE a.order_id = o.id)"
-                      " FROM orders o WHERE o.id = $1",
-                      1, p, SE_PG_IDEMPOTENT, st);
-    se_pg_pool_release(s->pg, c);
-    if (r == NULL)
-        return -1;
+    /* idempotent: a start run twice resumes the attempt it started */
+    PGresult *r = start_attempt ? run(c, "starting a payment attempt", job_start_sql, 1, p,
+                                      SE_PG_IDEMPOTENT, st)
+                                : run(c, "reading the payment job", job_sql, 1, p,
+                                      SE_PG_IDEMPOTENT, st);
     int rc = -1;
-    if (PQntuples(r) == 0) {
-        se_status_set(st, GRPC_STATUS_NOT_FOUND, "order %" PRId64 " not found", id);
-    } else if (strcmp(val(r, 0, 2), "payment_processing") != 0) {
-        se_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
-                      "order %" PRId64 " is %s, not payment_processing: nothing to charge", id,
-                      val(r, 0, 2));
-    } else {
-        Swifteats__V1__PaymentJob *j = se_xmalloc(sizeof *j);
-        swifteats__v1__payment_job__init(j);
-        j->order_id = id;
-        j->customer_id = str(r, 0, 0);
-        j->amount = i64(r, 0, 1);
-        j->currency = se_xstrdup("USD");
-        j->next_attempt_number = (int32_t)i64(r, 0, 3);
-        char key[32];
-        snprintf(key, sizeof key, "order-%" PRId64, id);
-        j->idempotency_key = se_xstrdup(key);
-        *out = j;
+    if (r != NULL && job_refused(r, id, st) == 0) {
         rc = 0;
+        if (start_attempt && strcmp(val(r, 0, 4), "t") != 0)
+            rc = job_start_check(c, idt, val(r, 0, 3), id, st);
+        if (rc == 0)
+            *out = job_from_row(r, id, 3);
     }
     PQclear(r);
+    se_pg_pool_release(s->pg, c);
     return rc;
 }
 
 /* $1 order, $2 attempt number, $3 status, $4 amount, $5 error, $6 charge
- * id, $7 idempotency key. Locks the order while it is payment_processing
- * (so attempts and transitions of one order are serialized), upserts the
- * attempt unless it would not change (or would go back from a final
- * status), and bumps the order's updated_at only when it did. No row: the
- * order is not payment_processing, or the attempt did not change. */
+ * id, $7 idempotency key, $8 complete_outcome (NULL: none), $9 its reason.
+ * Locks the order while it is payment_processing (so attempts and
+ * transitions of one order are serialized), upserts the attempt unless it
+ * would not change (or would go back from a final status), and bumps the
+ * order's updated_at when it did. With $8 the order also moves to $8 in
+ * the same statement, as transition_sql does for CompletePayment: the lock
+ * is the state machine's guard (payment_processing is the only state
+ * confirmed and payment_failed are reached from, see allowed_from), a
+ * confirmed order takes the attempt's charge id, and the outbox row goes.
+ * No row: the order is not payment_processing, or the attempt did not
+ * change. */
 static const char attempt_sql[] =
     "WITH o AS (SELECT id FROM orders WHERE id = $1 AND status = 'payment_processing'"
     " FOR UPDATE),"
     " a AS ("
     " INSERT INTO payment_attempts AS a (order_id, attempt_number, status, amount,"
     " error_message, gateway_charge_id, idempotency_key)"
-    " SELECT o.id, $2, $3, $4, $5, $6, $7 FROM o"
-    " ON CONFLICT (order_id, attempt_number) DO UPDATE SET"
-    " status = EXCLUDED.status, amount = EXCLUDED.amount,"
-    " error_message = EXCLUDED.error_message,"
-    " gateway_charge_id = coalesce(EXCLUDED.gateway_charge_id, a.gateway_charge_id),"
-    " idempotency_key = EXCLUDED.idempotency_key,"
-    " updated_at = CASE WHEN a.status = EXCLUDED.status THEN a.updated_at ELSE now() END"
-    " WHERE (a.status, a.amount, a.error_message, a.gateway_charge_id, a.idempotency_key)"
-    " IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.error_message,"
-    " coalesce(EXCLUDED.gateway_charge_id, a.gateway_charge_id), EXCLUDED.idempotency_key)"
-    " AND NOT (a.status IN ('success', 'failed')"
-    " AND EXCLUDED.status IN ('pending', 'processing'))"
+    " SELECT o.id, $2, $3, $4, $5, $6, $7 FROM o" ATTEMPT_UPSERT_CONFLICT
     " RETURNING " ATTEMPT_COLS "),"
-    " u AS (UPDATE orders SET updated_at = now() WHERE id IN (SELECT id FROM o)"
-    " AND EXISTS (SELECT 1 FROM a))"
+    " u AS (UPDATE orders r SET updated_at = now(), status = coalesce($8::text, r.status),"
+    " gateway_charge_id = CASE WHEN $8::text = 'confirmed'"
+    " THEN coalesce($6, r.gateway_charge_id) ELSE r.gateway_charge_id END,"
+    " status_reason = coalesce($9::text, r.status_reason)"
+    " WHERE r.id IN (SELECT id FROM o) AND ($8::text IS NOT NULL OR EXISTS (SELECT 1 FROM a))"
+    " RETURNING r.id),"
+    " d AS (DELETE FROM payment_outbox WHERE $8::text IS NOT NULL"
+    " AND order_id IN (SELECT id FROM u))"
     " SELECT * FROM a";
 
-/* After attempt_sql returned no row: why, or the attempt as it stands. */
+/* After attempt_sql returned no row: why, or the attempt as it stands.
+ * `outcome`: the complete_outcome text or NULL; an order already there is
+ * a retried call, answered with the attempt as stored. */
 static int attempt_unchanged(se_pg_conn *c, const char *const *p, int64_t id,
-                             Swifteats__V1__PaymentAttempt **out, se_status *st)
+                             const char *outcome, Swifteats__V1__PaymentAttempt **out,
+                             se_status *st)
 {
     PGresult *r = run(c, "reading the payment attempt",
                       "SELECT o.status, " ATTEMPT_COLS " FROM orders o"
@@ -713,13 +813,18 @@ static int attempt_unchanged(se_pg_conn *c, const char *const *p, int64_t id,
     if (r == NULL)
         return -1;
     int rc = -1;
+    int done = PQntuples(r) > 0 && outcome != NULL && strcmp(val(r, 0, 0), outcome) == 0;
     if (PQntuples(r) == 0)
         se_status_set(st, GRPC_STATUS_NOT_FOUND, "order %" PRId64 " not found", id);
-    else if (strcmp(val(r, 0, 0), "payment_processing") != 0)
+    else if (strcmp(val(r, 0, 0), "payment_processing") != 0 && !done)
         se_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
                       "order %" PRId64 " is %s: payment attempts are recorded only while it "
                       "is payment_processing",
                       id, val(r, 0, 0));
+    else if (PQgetisnull(r, 0, 1) && done)
+        se_status_set(st, GRPC_STATUS_NOT_FOUND,
+                      "order %" PRId64 " is %s already and has no attempt %s", id, outcome,
+                      p[1]);
     else if (PQgetisnull(r, 0, 1)) /* the order changed state in between */
         se_status_set(st, GRPC_STATUS_ABORTED, "order %" PRId64 " changed concurrently; retry",
                       id);
@@ -742,24 +847,29 @@ int order_store_record_attempt(order_store *s,
         idem = key;
     }
     snprintf(num, sizeof num, "%d", req->attempt_number);
+    const char *outcome = req->complete_outcome ? order_status_text(req->complete_outcome) : NULL;
     const char *p[] = {order_id_text(idt, req->order_id),
                        num,
                        order_attempt_status_text(req->status),
                        order_id_text(amount, req->amount),
                        req->_error_message_case ? req->error_message : NULL,
                        req->_gateway_charge_id_case ? req->gateway_charge_id : NULL,
-                       idem};
+                       idem,
+                       outcome,
+                       outcome != NULL && req->_complete_reason_case ? req->complete_reason
+                                                                     : NULL};
     se_pg_conn *c = acquire(s, st);
     if (c == NULL)
         return -1;
-    /* idempotent: the same upsert twice leaves the same row */
-    PGresult *r = run(c, "recording the payment attempt", attempt_sql, 7, p, SE_PG_IDEMPOTENT, st);
+    /* idempotent: the same upsert twice leaves the same row; a completion
+     * run twice finds the order in its outcome (attempt_unchanged) */
+    PGresult *r = run(c, "recording the payment attempt", attempt_sql, 9, p, SE_PG_IDEMPOTENT, st);
     int rc = -1;
     if (r != NULL && PQntuples(r) == 1) {
         *out = attempt_from_row(r, 0, 0);
         rc = 0;
     } else if (r != NULL) {
-        rc = attempt_unchanged(c, p, req->order_id, out, st);
+        rc = attempt_unchanged(c, p, req->order_id, outcome, out, st);
     }
     PQclear(r);
     se_pg_pool_release(s->pg, c);

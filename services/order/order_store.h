@@ -105,9 +105,13 @@ int order_store_list_sql(const order_list_query *q, int count, char *sql, size_t
 /* ---- payment ------------------------------------------------------------------- */
 
 /* What the payment worker must charge (GetPaymentJob): FAILED_PRECONDITION
- * unless the order is payment_processing. */
-int order_store_payment_job(order_store *s, int64_t id, Swifteats__V1__PaymentJob **out,
-                            se_status *st);
+ * unless the order is payment_processing. With start_attempt, the same
+ * statement also upserts the attempt to start as processing (the latest
+ * attempt if it still is processing, else the next number) and
+ * next_attempt_number names it; ABORTED when that attempt ended
+ * concurrently (ask again). */
+int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
+                            Swifteats__V1__PaymentJob **out, se_status *st);
 
 /* Upserts attempt (order_id, attempt_number) while the order is
  * payment_processing (FAILED_PRECONDITION otherwise), bumping the order's
@@ -115,7 +119,11 @@ int order_store_payment_job(order_store *s, int64_t id, Swifteats__V1__PaymentJo
  * nothing; an attempt that reached success or failed does not go back to
  * pending or processing (a late retry of an earlier report): both answer
  * the attempt as stored. An empty idempotency_key stores "order-<id>".
- * `req` must be validated (order_handlers.c). */
+ * With req->complete_outcome (confirmed / payment_failed) the same
+ * statement also moves the order there as order_store_transition does
+ * (charge id of a confirmed order, complete_reason, outbox row deleted); an
+ * order already in that outcome answers the attempt as stored (NOT_FOUND
+ * if there is none). `req` must be validated (order_handlers.c). */
 int order_store_record_attempt(order_store *s,
                                const Swifteats__V1__RecordPaymentAttemptRequest *req,
                                Swifteats__V1__PaymentAttempt **out, se_status *st);

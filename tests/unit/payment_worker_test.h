@@ -4,9 +4,15 @@
  * The worker's peers are test doubles served in-process on port 0 through
  * the generated handler tables, so these suites depend on no other
  * component's code (the end-to-end suites use the real services):
- *   fake OrderService    GetPaymentJob / RecordPaymentAttempt /
- *                        CompletePayment over a small table of orders, with
- *                        a switch that refuses chosen methods UNAVAILABLE;
+ *   fake OrderService    GetPaymentJob (start_attempt: starts the next
+ *                        attempt, or resumes the latest if it is still
+ *                        processing, like the real one) /
+ *                        RecordPaymentAttempt (complete_outcome: also
+ *                        decides the order; the same outcome again is
+ *                        harmless) / CompletePayment over a small table of
+ *                        orders, with a switch that refuses chosen calls
+ *                        UNAVAILABLE (FT_REFUSE_COMPLETE: every call that
+ *                        would decide the order);
  *   fake PaymentGateway  Charge follows a per-order script, one letter per
  *                        call: A approve, D decline (insufficient_funds),
  *                        U UNAVAILABLE, T apply the charge but answer
@@ -16,10 +22,11 @@
  *                        without using the script. Like the real gateway, a
  *                        processed key replays its stored result.
  *                        GetCharge looks the key up in the ledger.
- * Every call is logged per order as a short line ("job", "rec 1
- * processing", "charge:A", "rec 1 success ch_1", "getcharge", "complete
- * confirmed ch_1"), with the call's request id; ft_seq() joins an order's
- * lines with '|'.
+ * Every call is logged per order as a short line ("job", "job start 1",
+ * "rec 1 processing", "charge:A", "rec 1 success ch_1", "rec 1 success
+ * ch_1 +confirmed", "rec 1 failed ch_1 declined: x +payment_failed
+ * declined: x", "getcharge", "complete confirmed ch_1"), with the call's
+ * request id; ft_seq() joins an order's lines with '|'.
  *
  * The same server carries health, and the worker publishes its breaker
  * there, so pt_breaker_serving() reads it back through the Health service.
@@ -56,6 +63,7 @@ typedef struct ft_order {
     int64_t amount;
     int status;          /* Swifteats__V1__OrderStatus */
     int n_attempts;      /* highest attempt number recorded */
+    int last_processing; /* attempt n_attempts is (still) processing */
     char script[16];     /* gateway answers, one letter per Charge */
     int script_pos;
 } ft_order;
@@ -119,8 +127,11 @@ static inline void ft_logf(se_call *c, int64_t order_id, const char *fmt, ...)
     snprintf(l->request_id, sizeof l->request_id, "%s", se_call_request_id(c));
 }
 
-/* Adds an order in payment_processing with a gateway script. THREAD: test. */
-static inline void ft_add_order(int64_t id, int64_t amount, const char *script)
+/* Adds an order in payment_processing with a gateway script and
+ * `attempts` attempts recorded already, the last one still processing if
+ * `last_processing` (a try cut short by a crash). THREAD: test. */
+static inline void ft_add_order_tried(int64_t id, int64_t amount, const char *script,
+                                      int attempts, int last_processing)
 {
     pthread_mutex_lock(&ft.mu);
     ck_assert_int_lt(ft.n_orders, FT_MAX_ORDERS);
@@ -129,8 +140,16 @@ static inline void ft_add_order(int64_t id, int64_t amount, const char *script)
     o->id = id;
     o->amount = amount;
     o->status = SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_PROCESSING;
+    o->n_attempts = attempts;
+    o->last_processing = last_processing;
     snprintf(o->script, sizeof o->script, "%s", script);
     pthread_mutex_unlock(&ft.mu);
+}
+
+/* Adds an order in payment_processing with a gateway script. THREAD: test. */
+static inline void ft_add_order(int64_t id, int64_t amount, const char *script)
+{
+    ft_add_order_tried(id, amount, script, 0, 0);
 }
 
 static inline int ft_status(int64_t id)
@@ -220,7 +239,14 @@ static inline void ft_get_payment_job(se_call *c, const Swifteats__V1__GetPaymen
         ft_logf(c, o->id, "job:not_processing");
         se_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "order is not payment_processing");
     } else {
-        ft_logf(c, o->id, "job");
+        if (req->start_attempt) {
+            if (!o->last_processing)
+                o->n_attempts++;
+            o->last_processing = 1;
+            ft_logf(c, o->id, "job start %d", o->n_attempts);
+        } else {
+            ft_logf(c, o->id, "job");
+        }
         char key[32], cust[32];
         snprintf(key, sizeof key, "order-%lld", (long long)o->id);
         snprintf(cust, sizeof cust, "cust-%lld", (long long)o->id);
@@ -229,7 +255,7 @@ static inline void ft_get_payment_job(se_call *c, const Swifteats__V1__GetPaymen
         j.customer_id = cust;
         j.amount = o->amount;
         j.currency = "USD";
-        j.next_attempt_number = o->n_attempts + 1;
+        j.next_attempt_number = o->n_attempts + (req->start_attempt ? 0 : 1);
         j.idempotency_key = key;
         se_call_reply(c, &j.base);
     }
@@ -249,6 +275,16 @@ static inline const char *ft_attempt_status_name(int s)
     return "bad";
 }
 
+/* The status complete_outcome needs (0: no outcome asked). */
+static inline int ft_outcome_status(int outcome)
+{
+    return outcome == SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED
+               ? SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS
+           : outcome == SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_FAILED
+               ? SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED
+               : 0;
+}
+
 static inline void ft_record_attempt(se_call *c,
                                      const Swifteats__V1__RecordPaymentAttemptRequest *req,
                                      void *ctx)
@@ -256,20 +292,38 @@ static inline void ft_record_attempt(se_call *c,
     (void)ctx;
     pthread_mutex_lock(&ft.mu);
     ft_order *o = ft_find(req->order_id);
-    if (ft_refuse(c, FT_REFUSE_RECORD)) {
+    int outcome = req->complete_outcome;
+    int again = o != NULL && outcome != 0 && o->status == outcome; /* a retried completion */
+    if (ft_refuse(c, FT_REFUSE_RECORD) || (outcome != 0 && ft_refuse(c, FT_REFUSE_COMPLETE))) {
     } else if (o == NULL || req->attempt_number < 1 || req->amount != o->amount ||
-               strcmp(req->idempotency_key, "") == 0) {
+               strcmp(req->idempotency_key, "") == 0 ||
+               (outcome != 0 && ft_outcome_status(outcome) != (int)req->status)) {
         se_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "bad attempt");
-    } else if (o->status != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_PROCESSING) {
+    } else if (o->status != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_PROCESSING &&
+               !again) {
         se_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "order is not payment_processing");
     } else {
-        ft_logf(c, o->id, "rec %d %s%s%s%s%s", req->attempt_number,
+        char done[200] = "";
+        if (outcome != 0)
+            snprintf(done, sizeof done, " +%s%s%s",
+                     outcome == SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED
+                         ? "confirmed"
+                         : "payment_failed",
+                     req->_complete_reason_case ? " " : "",
+                     req->_complete_reason_case ? req->complete_reason : "");
+        ft_logf(c, o->id, "rec %d %s%s%s%s%s%s%s", req->attempt_number,
                 ft_attempt_status_name(req->status), req->_gateway_charge_id_case ? " " : "",
                 req->_gateway_charge_id_case ? req->gateway_charge_id : "",
                 req->_error_message_case ? " " : "",
-                req->_error_message_case ? req->error_message : "");
-        if (req->attempt_number > o->n_attempts)
+                req->_error_message_case ? req->error_message : "", done,
+                again ? " (again)" : "");
+        if (req->attempt_number >= o->n_attempts) {
             o->n_attempts = req->attempt_number;
+            o->last_processing =
+                req->status == SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_PROCESSING;
+        }
+        if (outcome != 0)
+            o->status = outcome;
         Swifteats__V1__PaymentAttempt a = SWIFTEATS__V1__PAYMENT_ATTEMPT__INIT;
         a.id = req->attempt_number;
         a.attempt_number = req->attempt_number;

@@ -1,8 +1,10 @@
 /* test_order_payment.c - the payment side of OrderService over real gRPC:
- * GetPaymentJob, RecordPaymentAttempt (upsert, refusals), CompletePayment
- * and CancelOrder against the state machine, the outbox row's life (deleted
- * with the final state, re-sent when its job is stale), and the
- * configuration read from the environment.
+ * GetPaymentJob (with start_attempt: the attempt started in the same
+ * statement, resumed on a retry), RecordPaymentAttempt (upsert, refusals;
+ * with complete_outcome: the order decided in the same statement),
+ * CompletePayment and CancelOrder against the state machine, the outbox
+ * row's life (deleted with the final state, re-sent when its job is stale),
+ * and the configuration read from the environment.
  */
 #include "order_test.h"
 
@@ -14,19 +16,26 @@
 #define AT_SUCCESS SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS
 #define AT_FAILED SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED
 
-static Swifteats__V1__PaymentJob *get_job(int64_t id, se_status *st)
+static Swifteats__V1__PaymentJob *get_job_ex(int64_t id, int start, se_status *st)
 {
     Swifteats__V1__GetPaymentJobRequest req = SWIFTEATS__V1__GET_PAYMENT_JOB_REQUEST__INIT;
     req.order_id = id;
+    req.start_attempt = start != 0;
     Swifteats__V1__PaymentJob *job = NULL;
     swifteats_v1_order_service_get_payment_job(ot_ch, &req, &job, NULL, st);
     return job;
 }
 
-/* RecordPaymentAttempt; error (may be NULL) goes to error_message. */
-static Swifteats__V1__PaymentAttempt *record(int64_t id, int n, int status, int64_t amount,
-                                             const char *error, const char *charge,
-                                             se_status *st)
+static Swifteats__V1__PaymentJob *get_job(int64_t id, se_status *st)
+{
+    return get_job_ex(id, 0, st);
+}
+
+/* RecordPaymentAttempt; error (may be NULL) goes to error_message;
+ * outcome (0: none) to complete_outcome with reason (NULL: none). */
+static Swifteats__V1__PaymentAttempt *record_ex(int64_t id, int n, int status, int64_t amount,
+                                                const char *error, const char *charge,
+                                                int outcome, const char *reason, se_status *st)
 {
     Swifteats__V1__RecordPaymentAttemptRequest req =
         SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST__INIT;
@@ -44,12 +53,25 @@ static Swifteats__V1__PaymentAttempt *record(int64_t id, int n, int status, int6
             SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID_GATEWAY_CHARGE_ID;
         req.gateway_charge_id = (char *)charge;
     }
+    req.complete_outcome = outcome;
+    if (reason != NULL) {
+        req._complete_reason_case =
+            SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON_COMPLETE_REASON;
+        req.complete_reason = (char *)reason;
+    }
     char key[32];
     snprintf(key, sizeof key, "order-%" PRId64, id);
     req.idempotency_key = key;
     Swifteats__V1__PaymentAttempt *a = NULL;
     swifteats_v1_order_service_record_payment_attempt(ot_ch, &req, &a, NULL, st);
     return a;
+}
+
+static Swifteats__V1__PaymentAttempt *record(int64_t id, int n, int status, int64_t amount,
+                                             const char *error, const char *charge,
+                                             se_status *st)
+{
+    return record_ex(id, n, status, amount, error, charge, 0, NULL, st);
 }
 
 static int64_t us_of(const Google__Protobuf__Timestamp *t)
@@ -197,6 +219,208 @@ START_TEST(attempt_validation_names_the_field)
     ck_assert_ptr_null(record(id, 1, AT_SUCCESS, amt, NULL, long_text, &st));
     OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT, "gateway_charge_id must be at most");
     ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM payment_attempts"), 0);
+    se_msg_free(&m->base);
+}
+END_TEST
+
+START_TEST(start_attempt_records_the_attempt_in_the_same_call)
+{
+    Swifteats__V1__Order *m = new_order();
+    se_status st;
+    Swifteats__V1__PaymentJob *j = get_job_ex(m->id, 1, &st);
+    ck_assert_msg(j != NULL, "%s", st.message);
+    ck_assert_int_eq(j->next_attempt_number, 1); /* the attempt just started */
+    ck_assert_int_eq(j->amount, m->total_amount);
+    ck_assert_str_eq(j->customer_id, "cust-pay");
+    char key[32];
+    snprintf(key, sizeof key, "order-%" PRId64, m->id);
+    ck_assert_str_eq(j->idempotency_key, key);
+    se_msg_free(&j->base);
+    Swifteats__V1__Order *g = ot_get(m->id, &st);
+    ck_assert_uint_eq(g->n_payment_attempts, 1);
+    Swifteats__V1__PaymentAttempt *a = g->payment_attempts[0];
+    ck_assert_int_eq(a->attempt_number, 1);
+    ck_assert_int_eq(a->status, AT_PROCESSING);
+    ck_assert_int_eq(a->amount, m->total_amount);
+    ck_assert_int_eq(a->_error_message_case, 0);
+    ck_assert_int_eq(a->_gateway_charge_id_case, 0);
+    int64_t t1 = us_of(g->updated_at);
+    ck_assert_int_gt(t1, us_of(m->updated_at));
+    se_msg_free(&g->base);
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_attempts WHERE order_id = %"
+                                 PRId64 " AND idempotency_key = 'order-' || order_id", m->id), 1);
+    /* asked again (a retry, a redelivery): the attempt still processing is
+     * answered, nothing new is started and nothing changes */
+    j = get_job_ex(m->id, 1, &st);
+    ck_assert_msg(j != NULL, "%s", st.message);
+    ck_assert_int_eq(j->next_attempt_number, 1);
+    se_msg_free(&j->base);
+    g = ot_get(m->id, &st);
+    ck_assert_uint_eq(g->n_payment_attempts, 1);
+    ck_assert_int_eq(us_of(g->updated_at), t1);
+    se_msg_free(&g->base);
+    /* once attempt 1 has an outcome, the next start is attempt 2 */
+    se_msg_free(&record(m->id, 1, AT_FAILED, m->total_amount, "gateway timeout", NULL, &st)->base);
+    j = get_job_ex(m->id, 1, &st);
+    ck_assert_msg(j != NULL, "%s", st.message);
+    ck_assert_int_eq(j->next_attempt_number, 2);
+    se_msg_free(&j->base);
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_attempts WHERE order_id = %"
+                                 PRId64 " AND attempt_number = 2 AND status = 'processing'",
+                                 m->id), 1);
+    /* without start_attempt: a read, as before */
+    j = get_job(m->id, &st);
+    ck_assert_int_eq(j->next_attempt_number, 3);
+    se_msg_free(&j->base);
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_attempts WHERE order_id = %"
+                                 PRId64, m->id), 2);
+    se_msg_free(&m->base);
+}
+END_TEST
+
+START_TEST(start_attempt_is_refused_unless_payment_processing)
+{
+    Swifteats__V1__Order *m = new_order();
+    se_status st;
+    se_msg_free(&ot_complete(m->id, ST_FAILED, NULL, &st)->base);
+    ck_assert_ptr_null(get_job_ex(m->id, 1, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "is payment_failed, not payment_processing");
+    Swifteats__V1__Order *c = ot_cancel(m->id, NULL, &st);
+    ck_assert_msg(c != NULL, "%s", st.message);
+    ck_assert_ptr_null(get_job_ex(m->id, 1, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_FAILED_PRECONDITION, "is cancelled");
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_attempts WHERE order_id = %"
+                                 PRId64, m->id), 0);
+    Swifteats__V1__Order *g = ot_get(m->id, &st);
+    ck_assert_int_eq(us_of(g->updated_at), us_of(c->updated_at)); /* untouched */
+    ck_assert_ptr_null(get_job_ex(987654, 1, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_NOT_FOUND, "order 987654 not found");
+    ck_assert_ptr_null(get_job_ex(0, 1, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT, "order_id");
+    se_msg_free(&g->base);
+    se_msg_free(&c->base);
+    se_msg_free(&m->base);
+}
+END_TEST
+
+static int64_t order_sql_count(int64_t id, const char *where)
+{
+    char fmt[256];
+    snprintf(fmt, sizeof fmt, "SELECT count(*) FROM orders WHERE id = %%" PRId64 " AND %s",
+             where);
+    return ot_sql_intf(fmt, id);
+}
+
+START_TEST(complete_outcome_confirms_the_order_with_the_attempt)
+{
+    Swifteats__V1__Order *m = new_order();
+    ck_assert_int_eq(outbox_rows(m->id), 1);
+    se_status st;
+    se_msg_free(&get_job_ex(m->id, 1, &st)->base);
+    Swifteats__V1__PaymentAttempt *a1 = record_ex(m->id, 1, AT_SUCCESS, m->total_amount, NULL,
+                                                  "ch_9", ST_CONFIRMED, NULL, &st);
+    ck_assert_msg(a1 != NULL, "%s", st.message);
+    ck_assert_int_eq(a1->status, AT_SUCCESS);
+    ck_assert_str_eq(a1->gateway_charge_id, "ch_9");
+    Swifteats__V1__Order *g = ot_get(m->id, &st);
+    ck_assert_int_eq(g->status, ST_CONFIRMED);
+    ck_assert_int_eq(g->payment_attempts[0]->status, AT_SUCCESS);
+    ck_assert_int_gt(us_of(g->updated_at), us_of(m->updated_at));
+    ck_assert_int_eq(outbox_rows(m->id), 0); /* deleted with the final state */
+    ck_assert_int_eq(order_sql_count(m->id, "gateway_charge_id = 'ch_9'"), 1);
+    /* the same call again (a retry): answered as stored, nothing changes */
+    Swifteats__V1__PaymentAttempt *a2 = record_ex(m->id, 1, AT_SUCCESS, m->total_amount, NULL,
+                                                  "ch_9", ST_CONFIRMED, NULL, &st);
+    ck_assert_msg(a2 != NULL, "%s", st.message);
+    ck_assert_int_eq(a2->id, a1->id);
+    ck_assert_int_eq(us_of(a2->updated_at), us_of(a1->updated_at));
+    Swifteats__V1__Order *g2 = ot_get(m->id, &st);
+    ck_assert_int_eq(us_of(g2->updated_at), us_of(g->updated_at));
+    /* the other outcome, or an attempt the decided order never had: refused */
+    ck_assert_ptr_null(record_ex(m->id, 1, AT_FAILED, m->total_amount, "declined: x", NULL,
+                                 ST_FAILED, "declined: x", &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_FAILED_PRECONDITION, "is confirmed");
+    ck_assert_ptr_null(record_ex(m->id, 2, AT_SUCCESS, m->total_amount, NULL, "ch_9",
+                                 ST_CONFIRMED, NULL, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_NOT_FOUND, "confirmed already and has no attempt 2");
+    ck_assert_int_eq(order_sql_count(m->id, "status = 'confirmed'"), 1);
+    ck_assert_ptr_null(record_ex(987654, 1, AT_SUCCESS, 100, NULL, NULL, ST_CONFIRMED, NULL,
+                                 &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_NOT_FOUND, "order 987654 not found");
+    Swifteats__V1__Order *all[] = {m, g, g2};
+    for (int i = 0; i < 3; i++)
+        se_msg_free(&all[i]->base);
+    se_msg_free(&a1->base);
+    se_msg_free(&a2->base);
+}
+END_TEST
+
+START_TEST(complete_outcome_fails_the_order_and_keeps_the_state_machine)
+{
+    Swifteats__V1__Order *m = new_order();
+    se_status st;
+    se_msg_free(&get_job_ex(m->id, 1, &st)->base);
+    Swifteats__V1__PaymentAttempt *a = record_ex(
+        m->id, 1, AT_FAILED, m->total_amount, "declined: insufficient_funds", "ch_3", ST_FAILED,
+        "declined: insufficient_funds", &st);
+    ck_assert_msg(a != NULL, "%s", st.message);
+    ck_assert_int_eq(a->status, AT_FAILED);
+    ck_assert_int_eq(outbox_rows(m->id), 0);
+    ck_assert_int_eq(order_sql_count(m->id, "status = 'payment_failed' AND status_reason = "
+                                            "'declined: insufficient_funds' AND "
+                                            "gateway_charge_id IS NULL"), 1);
+    /* payment_failed -> cancelled still works; no attempt afterwards */
+    Swifteats__V1__Order *c = ot_cancel(m->id, NULL, &st);
+    ck_assert_msg(c != NULL, "%s", st.message);
+    ck_assert_ptr_null(record_ex(m->id, 1, AT_FAILED, m->total_amount, "declined: x", NULL,
+                                 ST_FAILED, NULL, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_FAILED_PRECONDITION, "is cancelled");
+    /* an attempt recorded earlier without an outcome: the completing call
+     * changes no attempt but still decides the order */
+    Swifteats__V1__Order *k = new_order();
+    se_msg_free(&record(k->id, 1, AT_SUCCESS, k->total_amount, NULL, "ch_5", &st)->base);
+    Swifteats__V1__PaymentAttempt *b = record_ex(k->id, 1, AT_SUCCESS, k->total_amount, NULL,
+                                                 "ch_5", ST_CONFIRMED, NULL, &st);
+    ck_assert_msg(b != NULL, "%s", st.message);
+    ck_assert_int_eq(b->status, AT_SUCCESS);
+    ck_assert_int_eq(order_sql_count(k->id, "status = 'confirmed' AND gateway_charge_id = "
+                                            "'ch_5'"), 1);
+    ck_assert_int_eq(outbox_rows(k->id), 0);
+    se_msg_free(&a->base);
+    se_msg_free(&b->base);
+    se_msg_free(&c->base);
+    se_msg_free(&k->base);
+    se_msg_free(&m->base);
+}
+END_TEST
+
+START_TEST(complete_outcome_validation_names_the_field)
+{
+    Swifteats__V1__Order *m = new_order();
+    int64_t id = m->id, amt = m->total_amount;
+    se_status st;
+    ck_assert_ptr_null(record_ex(id, 1, AT_SUCCESS, amt, NULL, "ch", ST_CANCELLED, NULL, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "complete_outcome must be ORDER_STATUS_CONFIRMED or "
+                     "ORDER_STATUS_PAYMENT_FAILED (got 5)");
+    ck_assert_ptr_null(record_ex(id, 1, AT_FAILED, amt, "x", NULL, ST_CONFIRMED, NULL, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "complete_outcome confirmed requires status success (got failed)");
+    ck_assert_ptr_null(record_ex(id, 1, AT_PROCESSING, amt, NULL, NULL, ST_CONFIRMED, NULL, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "complete_outcome confirmed requires status success (got processing)");
+    ck_assert_ptr_null(record_ex(id, 1, AT_SUCCESS, amt, NULL, "ch", ST_FAILED, NULL, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "complete_outcome payment_failed requires status failed (got success)");
+    char long_text[600];
+    memset(long_text, 'x', 501);
+    long_text[501] = '\0';
+    ck_assert_ptr_null(record_ex(id, 1, AT_FAILED, amt, "x", NULL, ST_FAILED, long_text, &st));
+    OT_ASSERT_FAILED(st, GRPC_STATUS_INVALID_ARGUMENT, "complete_reason must be at most 500");
+    ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM payment_attempts"), 0);
+    ck_assert_int_eq(order_sql_count(id, "status = 'payment_processing'"), 1);
+    ck_assert_int_eq(outbox_rows(id), 1);
     se_msg_free(&m->base);
 }
 END_TEST
@@ -362,6 +586,11 @@ static Suite *order_payment_suite(void)
     tcase_add_test(tc, payment_job_says_what_to_charge);
     tcase_add_test(tc, attempts_are_upserted_and_bump_the_order);
     tcase_add_test(tc, attempt_validation_names_the_field);
+    tcase_add_test(tc, start_attempt_records_the_attempt_in_the_same_call);
+    tcase_add_test(tc, start_attempt_is_refused_unless_payment_processing);
+    tcase_add_test(tc, complete_outcome_confirms_the_order_with_the_attempt);
+    tcase_add_test(tc, complete_outcome_fails_the_order_and_keeps_the_state_machine);
+    tcase_add_test(tc, complete_outcome_validation_names_the_field);
     tcase_add_test(tc, complete_twice_with_one_outcome_is_harmless);
     tcase_add_test(tc, cancel_follows_the_state_machine);
     suite_add_tcase(s, tc);

@@ -1,8 +1,11 @@
 /* test_payment_worker.c - payment jobs end to end through the worker: real
  * Redis stream and consumer group, fake OrderService and fake payment
  * gateway in-process (payment_worker_test.h). Each test checks the exact
- * sequence of calls the contract prescribes, and that the stream entry is
- * acknowledged and deleted only once the outcome is recorded.
+ * sequence of calls the contract prescribes - two order-service calls for
+ * a try that decides the payment at once: GetPaymentJob starting attempt 1,
+ * Charge, RecordPaymentAttempt with the outcome and the order's final
+ * state - and that the stream entry is acknowledged and deleted only once
+ * the outcome is recorded.
  */
 #include "payment_worker_test.h"
 
@@ -18,8 +21,7 @@ START_TEST(approved_job_runs_the_contract_sequence_then_is_acked_and_deleted)
     pt_start(&cfg);
     pt_wait_drained(5000);
     ck_assert_int_eq(ft_status(7), CONFIRMED);
-    ck_assert_str_eq(ft_seq(7), "job|rec 1 processing|charge:A|rec 1 success ch_1|"
-                                "complete confirmed ch_1");
+    ck_assert_str_eq(ft_seq(7), "job start 1|charge:A|rec 1 success ch_1 +confirmed");
     PT_WAIT_STAT(acked, 1);
     ck_assert_int_eq(pt_stats().left_pending, 0);
 }
@@ -33,9 +35,9 @@ START_TEST(decline_is_final_after_one_attempt)
     pt_start(&cfg);
     pt_wait_drained(5000);
     ck_assert_int_eq(ft_status(8), FAILED);
-    ck_assert_str_eq(ft_seq(8), "job|rec 1 processing|charge:D|"
-                                "rec 1 failed ch_1 declined: insufficient_funds|"
-                                "complete payment_failed declined: insufficient_funds");
+    ck_assert_str_eq(ft_seq(8), "job start 1|charge:D|"
+                                "rec 1 failed ch_1 declined: insufficient_funds "
+                                "+payment_failed declined: insufficient_funds");
 }
 END_TEST
 
@@ -48,10 +50,9 @@ START_TEST(transient_error_then_approval_records_two_attempts)
     pt_wait_drained(5000);
     ck_assert_int_eq(ft_status(9), CONFIRMED);
     ck_assert_int_eq(ft_attempts(9), 2);
-    ck_assert_str_eq(ft_seq(9), "job|rec 1 processing|charge:U|"
+    ck_assert_str_eq(ft_seq(9), "job start 1|charge:U|"
                                 "rec 1 failed gateway unavailable: transient (test)|"
-                                "rec 2 processing|charge:A|rec 2 success ch_1|"
-                                "complete confirmed ch_1");
+                                "rec 2 processing|charge:A|rec 2 success ch_1 +confirmed");
 }
 END_TEST
 
@@ -67,10 +68,14 @@ START_TEST(attempt_limit_fails_the_payment_once_get_charge_finds_nothing)
     ck_assert_int_eq(ft_attempts(10), 3);
     const char *u = "charge:U|rec %d failed gateway unavailable: transient (test)";
     char want[1024], a[200];
-    snprintf(want, sizeof want, "job");
+    /* the last failure is recorded without deciding the order: the
+     * gateway's ledger (GetCharge) has the last word */
+    snprintf(want, sizeof want, "job start 1");
     for (int n = 1; n <= 3; n++) {
+        if (n > 1)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "|rec %d processing", n);
         snprintf(a, sizeof a, u, n);
-        snprintf(want + strlen(want), sizeof want - strlen(want), "|rec %d processing|%s", n, a);
+        snprintf(want + strlen(want), sizeof want - strlen(want), "|%s", a);
     }
     strcat(want, "|getcharge|complete payment_failed gave up after 3 attempts: "
                  "gateway unavailable: transient (test)");
@@ -113,15 +118,15 @@ START_TEST(order_service_unavailable_keeps_the_job_pending_until_it_answers)
     ck_assert_str_eq(ft_seq(12), "");
     ft_set(&ft.refuse, 0);
     pt_wait_drained(5000);
-    ck_assert_str_eq(ft_seq(12), "job|rec 1 processing|charge:A|rec 1 success ch_1|"
-                                 "complete confirmed ch_1");
+    ck_assert_str_eq(ft_seq(12), "job start 1|charge:A|rec 1 success ch_1 +confirmed");
 }
 END_TEST
 
-START_TEST(complete_payment_unavailable_is_retried_before_the_ack)
+START_TEST(final_record_unavailable_is_retried_before_the_ack)
 {
-    /* the charge went through; recording the outcome must happen before
-     * the entry is acknowledged, and without charging again */
+    /* the charge went through; recording the outcome (the attempt with the
+     * order's final state) must happen before the entry is acknowledged,
+     * and without charging again */
     ft_add_order(13, 1500, "A");
     ft_set(&ft.refuse, FT_REFUSE_COMPLETE);
     pt_xadd("13", "rid-13");
@@ -135,6 +140,7 @@ START_TEST(complete_payment_unavailable_is_retried_before_the_ack)
     pt_wait_drained(5000);
     ck_assert_int_eq(ft_status(13), CONFIRMED);
     ck_assert_int_eq(ft_count(13, "charge:"), 1);
+    ck_assert_str_eq(ft_seq(13), "job start 1|charge:A|rec 1 success ch_1 +confirmed");
 }
 END_TEST
 
@@ -179,8 +185,8 @@ START_TEST(request_id_of_the_entry_reaches_every_rpc)
         }
     }
     pthread_mutex_unlock(&ft.mu);
-    ck_assert_int_eq(n15, 8); /* job, 2 x (rec, charge, rec), complete */
-    ck_assert_int_eq(n16, 5);
+    ck_assert_int_eq(n15, 6); /* job start, charge, rec, rec, charge, rec+complete */
+    ck_assert_int_eq(n16, 3);
     ck_assert_int_eq((int)strlen(made_up), 32);
 }
 END_TEST
@@ -224,6 +230,69 @@ START_TEST(open_breaker_makes_jobs_wait_then_they_complete_when_the_gateway_reco
 }
 END_TEST
 
+START_TEST(redelivery_resumes_the_attempt_a_crash_left_processing)
+{
+    /* attempt 1 was started (processing) when the worker died: the next
+     * delivery resumes it with the same idempotency key, no new attempt */
+    ft_add_order_tried(17, 1500, "A", 1, 1);
+    pt_xadd("17", "rid-17");
+    payment_worker_config cfg = pt_config();
+    pt_start(&cfg);
+    pt_wait_drained(5000);
+    ck_assert_int_eq(ft_status(17), CONFIRMED);
+    ck_assert_int_eq(ft_attempts(17), 1);
+    ck_assert_str_eq(ft_seq(17), "job start 1|charge:A|rec 1 success ch_1 +confirmed");
+}
+END_TEST
+
+START_TEST(redelivery_past_the_attempt_limit_charges_nothing)
+{
+    /* every try was recorded failed, then the worker died before the
+     * outcome: the attempt GetPaymentJob starts is over the limit, so it is
+     * recorded failed without a charge and the give-up path decides */
+    ft_add_order_tried(18, 1500, "A", 3, 0);
+    pt_xadd("18", "rid-18");
+    payment_worker_config cfg = pt_config();
+    cfg.job.max_attempts = 3;
+    pt_start(&cfg);
+    pt_wait_drained(5000);
+    ck_assert_int_eq(ft_status(18), FAILED);
+    ck_assert_int_eq(ft_count(18, "charge:"), 0);
+    ck_assert_str_eq(ft_seq(18), "job start 4|rec 4 failed not charged: the limit of 3 attempts "
+                                 "was reached|getcharge|complete payment_failed gave up after 3 "
+                                 "attempts: no attempt left");
+}
+END_TEST
+
+START_TEST(job_held_by_an_open_breaker_starts_no_attempt)
+{
+    ft_add_order(24, 1000, "A");
+    ft_add_order(25, 1000, "A");
+    ft_set(&ft.outage, 1);
+    payment_worker_config cfg = pt_config();
+    cfg.breaker = (payment_breaker_config){.failure_threshold = 1, .open_ms = SE_T(500),
+                                           .half_open_probes = 1};
+    pt_start(&cfg);
+    pt_xadd("24", "rid-24");
+    SE_POLL_UNTIL(pt_breaker_serving() == 0, 5000);
+    ck_assert_int_eq(pt_breaker_serving(), 0);
+    /* delivered while the breaker is open: read without starting an
+     * attempt, then it waits */
+    pt_xadd("25", "rid-25");
+    SE_POLL_UNTIL(ft_count(25, "job") == 1, 5000);
+    ck_assert_str_eq(ft_seq(25), "job");
+    ck_assert_int_eq(ft_attempts(25), 0);
+    ft_set(&ft.outage, 0);
+    pt_wait_drained(10000);
+    ck_assert_int_eq(ft_status(25), CONFIRMED);
+    const char *seq = ft_seq(25);
+    ck_assert_msg(strncmp(seq, "job|rec 1 processing|charge:A|rec 1 success ch_", 47) == 0 &&
+                      strstr(seq, " +confirmed") != NULL,
+                  "%s", seq);
+    ck_assert_int_eq(ft_status(24), CONFIRMED);
+}
+END_TEST
+
 Suite *payment_worker_suite(void)
 {
     Suite *s = suite_create("payment_worker");
@@ -236,7 +305,10 @@ Suite *payment_worker_suite(void)
     tcase_add_test(tc, attempt_limit_fails_the_payment_once_get_charge_finds_nothing);
     tcase_add_test(tc, attempt_limit_confirms_a_charge_the_gateway_did_apply);
     tcase_add_test(tc, order_service_unavailable_keeps_the_job_pending_until_it_answers);
-    tcase_add_test(tc, complete_payment_unavailable_is_retried_before_the_ack);
+    tcase_add_test(tc, final_record_unavailable_is_retried_before_the_ack);
+    tcase_add_test(tc, redelivery_resumes_the_attempt_a_crash_left_processing);
+    tcase_add_test(tc, redelivery_past_the_attempt_limit_charges_nothing);
+    tcase_add_test(tc, job_held_by_an_open_breaker_starts_no_attempt);
     tcase_add_test(tc, moot_jobs_are_acked_without_charging);
     tcase_add_test(tc, request_id_of_the_entry_reaches_every_rpc);
     tcase_add_test(tc, open_breaker_makes_jobs_wait_then_they_complete_when_the_gateway_recovers);

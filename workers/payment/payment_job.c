@@ -6,7 +6,10 @@
  * that cannot go on returns the job's result (ack, stopped, leave), which
  * travels up unchanged. The only state kept between steps is the
  * PaymentJob the order service handed out and the last failure message
- * (for the give-up reason).
+ * (for the give-up reason). The first try may begin inside GetPaymentJob
+ * (start_attempt, under a breaker ticket taken without waiting) and a
+ * deciding try ends inside RecordPaymentAttempt (complete_outcome): see
+ * first_try and finish_try.
  */
 #include "payment_job.h"
 
@@ -130,10 +133,13 @@ static payment_job_result result_of(call_result c)
                              : PAYMENT_JOB_ACK;
 }
 
-static call_result get_payment_job(job *j)
+/* GetPaymentJob; with `start`, the order service also starts the attempt
+ * j->pj->next_attempt_number (recorded processing) in the same statement. */
+static call_result get_payment_job(job *j, int start)
 {
     Swifteats__V1__GetPaymentJobRequest req = SWIFTEATS__V1__GET_PAYMENT_JOB_REQUEST__INIT;
     req.order_id = j->order_id;
+    req.start_attempt = start != 0;
     ProtobufCMessage *resp = NULL;
     call_result c = order_call(j, SWIFTEATS_V1_ORDER_SERVICE_METHOD_GET_PAYMENT_JOB, &req.base,
                                &resp);
@@ -141,8 +147,22 @@ static call_result get_payment_job(job *j)
     return c;
 }
 
+static void log_completed(job *j, int confirmed, const char *charge_id, const char *reason)
+{
+    char esc_c[160], esc_r[400];
+    se_log_fields(SE_LOG_INFO, "payment_completed",
+                  "\"order_id\":%" PRId64 ",\"outcome\":\"%s\",\"charge_id\":\"%s\","
+                  "\"reason\":\"%s\"",
+                  j->order_id, confirmed ? "confirmed" : "payment_failed",
+                  se_json_escape(esc_c, sizeof esc_c, charge_id ? charge_id : ""),
+                  se_json_escape(esc_r, sizeof esc_r, reason ? reason : ""));
+}
+
+/* RecordPaymentAttempt. `outcome` (0: none) makes the same call move the
+ * order to its final state, with `reason` (NULL: none). */
 static call_result record_attempt(job *j, int n, Swifteats__V1__PaymentAttemptStatus status,
-                                  const char *charge_id, const char *error)
+                                  const char *charge_id, const char *error,
+                                  Swifteats__V1__OrderStatus outcome, const char *reason)
 {
     Swifteats__V1__RecordPaymentAttemptRequest req =
         SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST__INIT;
@@ -161,15 +181,25 @@ static call_result record_attempt(job *j, int n, Swifteats__V1__PaymentAttemptSt
             SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___ERROR_MESSAGE_ERROR_MESSAGE;
         req.error_message = (char *)error;
     }
+    req.complete_outcome = outcome;
+    if (outcome != 0 && reason != NULL) {
+        req._complete_reason_case =
+            SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON_COMPLETE_REASON;
+        req.complete_reason = (char *)reason;
+    }
     ProtobufCMessage *resp = NULL;
     call_result c = order_call(j, SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPT,
                                &req.base, &resp);
     se_msg_free(resp);
+    if (c == CALL_OK && outcome != 0)
+        log_completed(j, outcome == SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED,
+                      charge_id, reason);
     return c;
 }
 
-/* CompletePayment; the job is done whatever the order service says, unless
- * it cannot be reached before the worker stops. */
+/* CompletePayment (the give-up path: the final attempt was recorded
+ * without an outcome); the job is done whatever the order service says,
+ * unless it cannot be reached before the worker stops. */
 static payment_job_result complete(job *j, int confirmed, const char *charge_id,
                                    const char *reason)
 {
@@ -190,15 +220,8 @@ static payment_job_result complete(job *j, int confirmed, const char *charge_id,
     call_result c =
         order_call(j, SWIFTEATS_V1_ORDER_SERVICE_METHOD_COMPLETE_PAYMENT, &req.base, &resp);
     se_msg_free(resp);
-    if (c == CALL_OK) {
-        char esc_c[160], esc_r[400];
-        se_log_fields(SE_LOG_INFO, "payment_completed",
-                      "\"order_id\":%" PRId64 ",\"outcome\":\"%s\",\"charge_id\":\"%s\","
-                      "\"reason\":\"%s\"",
-                      j->order_id, confirmed ? "confirmed" : "payment_failed",
-                      se_json_escape(esc_c, sizeof esc_c, charge_id ? charge_id : ""),
-                      se_json_escape(esc_r, sizeof esc_r, reason ? reason : ""));
-    }
+    if (c == CALL_OK)
+        log_completed(j, confirmed, charge_id, reason);
     return result_of(c);
 }
 
@@ -265,22 +288,28 @@ static void charge(job *j, try_outcome *o)
 
 /* ---- one try ------------------------------------------------------------------ */
 
-/* Breaker, processing record, Charge, outcome record. Returns 0 with *o
+/* Breaker and processing record (unless `started`: GetPaymentJob started
+ * attempt n under that breaker ticket), then Charge. Returns 0 with *o
  * filled, or -1 with *r set when the job cannot go on. */
-static int one_try(job *j, int n, try_outcome *o, payment_job_result *r)
+static int one_try(job *j, int n, const payment_breaker_ticket *started, try_outcome *o,
+                   payment_job_result *r)
 {
     payment_breaker_ticket t;
-    if (payment_breaker_acquire(j->env->breaker, &t) != 0) {
-        *r = PAYMENT_JOB_STOPPED;
-        return -1;
-    }
-    call_result c =
-        record_attempt(j, n, SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_PROCESSING,
-                       NULL, NULL);
-    if (c != CALL_OK) {
-        payment_breaker_record(j->env->breaker, &t, PAYMENT_BREAKER_UNUSED, NULL);
-        *r = result_of(c);
-        return -1;
+    if (started != NULL) {
+        t = *started;
+    } else {
+        if (payment_breaker_acquire(j->env->breaker, &t) != 0) {
+            *r = PAYMENT_JOB_STOPPED;
+            return -1;
+        }
+        call_result c = record_attempt(
+            j, n, SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_PROCESSING, NULL,
+            NULL, 0, NULL);
+        if (c != CALL_OK) {
+            payment_breaker_record(j->env->breaker, &t, PAYMENT_BREAKER_UNUSED, NULL);
+            *r = result_of(c);
+            return -1;
+        }
     }
     charge(j, o);
     payment_breaker_record(j->env->breaker, &t, o->breaker, o->message);
@@ -292,14 +321,28 @@ static int one_try(job *j, int n, try_outcome *o, payment_job_result *r)
                                  o->kind == TRY_APPROVED ? "approved" : o->message));
     if (o->kind != TRY_APPROVED)
         snprintf(j->last_error, sizeof j->last_error, "%s", o->message);
-    c = record_attempt(j, n,
-                       o->kind == TRY_APPROVED
-                           ? SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS
-                           : SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED,
-                       o->charge_id, o->kind == TRY_APPROVED ? NULL : o->message);
-    if (c != CALL_OK) {
+    return 0;
+}
+
+/* Records how try n went. A try that decides the payment (approved ->
+ * confirmed; declined or refused -> payment_failed) completes the order in
+ * the same call. Returns 1 with *r set when the job is over, 0 when another
+ * try may follow (a transient failure, recorded failed). */
+static int finish_try(job *j, int n, const try_outcome *o, payment_job_result *r)
+{
+    int approved = o->kind == TRY_APPROVED;
+    Swifteats__V1__OrderStatus outcome =
+        o->kind == TRY_TRANSIENT ? 0
+        : approved               ? SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED
+                                 : SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_FAILED;
+    call_result c = record_attempt(
+        j, n,
+        approved ? SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS
+                 : SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED,
+        o->charge_id, approved ? NULL : o->message, outcome, approved ? NULL : o->message);
+    if (c != CALL_OK || outcome != 0) {
         *r = result_of(c);
-        return -1;
+        return 1;
     }
     return 0;
 }
@@ -354,24 +397,58 @@ static payment_job_result give_up(job *j, int attempts)
 
 /* ---- the job ------------------------------------------------------------------ */
 
-static payment_job_result run_attempts(job *j)
+/* Tries n .. max_attempts; `started`: attempt n is already recorded
+ * processing under this breaker ticket (GetPaymentJob start_attempt). */
+static payment_job_result run_attempts(job *j, int n, const payment_breaker_ticket *started)
 {
-    int n = j->pj->next_attempt_number > 0 ? j->pj->next_attempt_number : 1;
     for (; n <= j->cfg->max_attempts; n++) {
         try_outcome o;
         payment_job_result r;
-        if (one_try(j, n, &o, &r) != 0)
+        if (one_try(j, n, started, &o, &r) != 0 || finish_try(j, n, &o, &r) != 0)
             return r;
-        if (o.kind == TRY_APPROVED)
-            return complete(j, 1, o.charge_id, NULL);
-        if (o.kind != TRY_TRANSIENT)
-            return complete(j, 0, NULL, o.message);
+        started = NULL;
         if (n < j->cfg->max_attempts &&
             job_sleep(j, payment_backoff_ms(n, j->cfg->retry_base_ms, j->cfg->retry_max_ms,
                                             j->seed)))
             return PAYMENT_JOB_STOPPED;
     }
     return give_up(j, n - 1);
+}
+
+/* GetPaymentJob started attempt n past the limit (a redelivery after every
+ * try was recorded, before the outcome was): it is not charged; recorded
+ * failed, then the give-up path decides. */
+static payment_job_result over_the_limit(job *j, int n)
+{
+    char msg[120];
+    snprintf(msg, sizeof msg, "not charged: the limit of %d attempts was reached",
+             j->cfg->max_attempts);
+    call_result c = record_attempt(
+        j, n, SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED, NULL, msg, 0,
+        NULL);
+    return c == CALL_OK ? give_up(j, n - 1) : result_of(c);
+}
+
+/* The first try. When the breaker admits a charge now (the common case),
+ * GetPaymentJob starts the attempt itself under that ticket: one call
+ * instead of GetPaymentJob + RecordPaymentAttempt(processing). When it does
+ * not, the job is read without starting anything and waits for the breaker
+ * in one_try, so a job held back records nothing and uses no attempt. */
+static payment_job_result first_try(job *j)
+{
+    payment_breaker_ticket t;
+    int admitted = payment_breaker_try_acquire(j->env->breaker, &t, NULL);
+    call_result c = get_payment_job(j, admitted);
+    int n = c == CALL_OK && j->pj->next_attempt_number > 0 ? j->pj->next_attempt_number : 1;
+    if (admitted && (c != CALL_OK || n > j->cfg->max_attempts))
+        payment_breaker_record(j->env->breaker, &t, PAYMENT_BREAKER_UNUSED, NULL);
+    if (c != CALL_OK)
+        return result_of(c);
+    if (!admitted)
+        return run_attempts(j, n, NULL);
+    if (n > j->cfg->max_attempts)
+        return over_the_limit(j, n);
+    return run_attempts(j, n, &t);
 }
 
 payment_job_result payment_job_run(const payment_job_env *env, int64_t order_id,
@@ -384,8 +461,7 @@ payment_job_result payment_job_run(const payment_job_env *env, int64_t order_id,
                                    .request_id = request_id, .no_retry = 1, .detach = 1};
     const char *outer_request_id = se_log_request_id();
     se_log_set_request_id(request_id);
-    call_result c = get_payment_job(&j);
-    payment_job_result r = c == CALL_OK ? run_attempts(&j) : result_of(c);
+    payment_job_result r = first_try(&j);
     se_msg_free((ProtobufCMessage *)j.pj);
     se_log_set_request_id(outer_request_id);
     return r;

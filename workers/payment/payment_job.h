@@ -2,24 +2,41 @@
  * service's internal RPCs and the payment gateway, exactly as the contract
  * (notes/payment-contract.md) orders it:
  *
- *   GetPaymentJob(order_id)
- *   for attempt n = job.next_attempt_number .. max_attempts:
- *       wait for the breaker to admit a charge
- *       RecordPaymentAttempt(n, processing, amount, key)
+ *   breaker admits a charge now (try_acquire, the common case):
+ *       GetPaymentJob(order_id, start_attempt): the order service records
+ *           attempt n = job.next_attempt_number as processing in the same
+ *           statement (n > max_attempts: a redelivery after every try was
+ *           recorded; n is recorded failed "not charged", then give up)
+ *   otherwise: GetPaymentJob(order_id), nothing started: a job held back by
+ *       the breaker records nothing and uses no attempt
+ *   for attempt n .. max_attempts:
+ *       [not the started one: wait for the breaker to admit a charge,
+ *        RecordPaymentAttempt(n, processing, amount, key)]
  *       Charge(key, order_id, amount, currency, customer_id), deadline
  *           charge_timeout_ms
- *       RecordPaymentAttempt(n, success + charge id | failed + error)
- *       approved -> CompletePayment(confirmed, charge id)           done
- *       declined -> CompletePayment(payment_failed, "declined: <code>") done
+ *       approved -> RecordPaymentAttempt(n, success + charge id,
+ *           complete_outcome confirmed)                               done
+ *       declined -> RecordPaymentAttempt(n, failed "declined: <code>",
+ *           complete_outcome payment_failed, same reason)             done
  *       refused (INVALID_ARGUMENT, FAILED_PRECONDITION: the gateway will
- *           never take this charge) -> CompletePayment(payment_failed)  done
+ *           never take this charge) -> the same, payment_failed       done
  *       otherwise (transient: UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED,
- *           RESOURCE_EXHAUSTED, or anything unexpected) -> sleep a full-
- *           jitter backoff, next attempt
- *   attempts used up -> GetCharge(key): an approved charge (a timed-out try
- *       the gateway did apply) -> CompletePayment(confirmed, its id); a
- *       declined one -> payment_failed "declined: <code>"; none ->
+ *           RESOURCE_EXHAUSTED, or anything unexpected) ->
+ *           RecordPaymentAttempt(n, failed + error), no outcome; sleep a
+ *           full-jitter backoff, next attempt
+ *   attempts used up (the last failure recorded WITHOUT an outcome) ->
+ *       GetCharge(key): an approved charge (a timed-out try the gateway did
+ *       apply) -> CompletePayment(confirmed, its id); a declined one ->
+ *       payment_failed "declined: <code>"; none ->
  *       CompletePayment(payment_failed, "gave up after N attempts: ...")
+ *
+ * So a job whose first try decides it costs two order-service calls (and
+ * two statements): GetPaymentJob + RecordPaymentAttempt, instead of
+ * GetPaymentJob, RecordPaymentAttempt x 2 and CompletePayment. The
+ * guarantees are the same: an attempt row exists (processing) before every
+ * Charge, and the order reaches its final state in the transaction that
+ * records the deciding attempt (or, after the give-up look-up, in
+ * CompletePayment).
  *
  * Every try uses the same idempotency key ("order-<id>" from the job), so
  * the gateway applies a charge at most once however often it is sent.
@@ -27,8 +44,11 @@
  * Order service calls: UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED and
  * RESOURCE_EXHAUSTED are retried with backoff for as long as it takes (until
  * the worker aborts): the job is never acknowledged before its outcome is
- * recorded. NOT_FOUND or FAILED_PRECONDITION mean the job is moot (the order
- * is gone, cancelled or already decided by another delivery): acknowledge.
+ * recorded. Every such retry is safe: a repeated GetPaymentJob with
+ * start_attempt resumes the attempt it started, a repeated completing
+ * RecordPaymentAttempt finds the order decided and answers OK. NOT_FOUND or
+ * FAILED_PRECONDITION mean the job is moot (the order is gone, cancelled or
+ * already decided by another delivery): acknowledge.
  * Any other error leaves the entry pending, to be redelivered (and
  * dead-lettered once it has been delivered too often). GetCharge, the last
  * word before declaring a payment failed, is likewise retried until the
@@ -37,7 +57,10 @@
  * Breaker (payment_breaker.h): failures are the codes where the gateway did
  * not answer (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL,
  * UNKNOWN); everything else, declines included, is an answer. A job waiting
- * for an open breaker has recorded nothing and used no attempt.
+ * for an open breaker has recorded nothing and used no attempt (the first
+ * try starts its attempt in GetPaymentJob only when the breaker admitted
+ * the charge at once; the ticket is then held across that call and given
+ * back unused if the job turns out moot).
  *
  * Request id: every RPC carries the job's request id (x-request-id) and the
  * thread's log lines carry it too, so one order's lines correlate from the

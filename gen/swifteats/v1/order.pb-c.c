@@ -1311,7 +1311,7 @@ const ProtobufCMessageDescriptor swifteats__v1__cancel_order_request__descriptor
   (ProtobufCMessageInit) swifteats__v1__cancel_order_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swifteats__v1__get_payment_job_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor swifteats__v1__get_payment_job_request__field_descriptors[2] =
 {
   {
     "order_id",
@@ -1325,14 +1325,27 @@ static const ProtobufCFieldDescriptor swifteats__v1__get_payment_job_request__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "start_attempt",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__GetPaymentJobRequest, start_attempt),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swifteats__v1__get_payment_job_request__field_indices_by_name[] = {
   0,   /* field[0] = order_id */
+  1,   /* field[1] = start_attempt */
 };
 static const ProtobufCIntRange swifteats__v1__get_payment_job_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor swifteats__v1__get_payment_job_request__descriptor =
 {
@@ -1342,7 +1355,7 @@ const ProtobufCMessageDescriptor swifteats__v1__get_payment_job_request__descrip
   "Swifteats__V1__GetPaymentJobRequest",
   "swifteats.v1",
   sizeof(Swifteats__V1__GetPaymentJobRequest),
-  1,
+  2,
   swifteats__v1__get_payment_job_request__field_descriptors,
   swifteats__v1__get_payment_job_request__field_indices_by_name,
   1,  swifteats__v1__get_payment_job_request__number_ranges,
@@ -1452,7 +1465,7 @@ const ProtobufCMessageDescriptor swifteats__v1__payment_job__descriptor =
   (ProtobufCMessageInit) swifteats__v1__payment_job__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swifteats__v1__record_payment_attempt_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor swifteats__v1__record_payment_attempt_request__field_descriptors[9] =
 {
   {
     "order_id",
@@ -1538,10 +1551,36 @@ static const ProtobufCFieldDescriptor swifteats__v1__record_payment_attempt_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "complete_outcome",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__RecordPaymentAttemptRequest, complete_outcome),
+    &swifteats__v1__order_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "complete_reason",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Swifteats__V1__RecordPaymentAttemptRequest, _complete_reason_case),
+    offsetof(Swifteats__V1__RecordPaymentAttemptRequest, complete_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swifteats__v1__record_payment_attempt_request__field_indices_by_name[] = {
   3,   /* field[3] = amount */
   1,   /* field[1] = attempt_number */
+  7,   /* field[7] = complete_outcome */
+  8,   /* field[8] = complete_reason */
   4,   /* field[4] = error_message */
   5,   /* field[5] = gateway_charge_id */
   6,   /* field[6] = idempotency_key */
@@ -1551,7 +1590,7 @@ static const unsigned swifteats__v1__record_payment_attempt_request__field_indic
 static const ProtobufCIntRange swifteats__v1__record_payment_attempt_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempt_request__descriptor =
 {
@@ -1561,7 +1600,7 @@ const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempt_request__
   "Swifteats__V1__RecordPaymentAttemptRequest",
   "swifteats.v1",
   sizeof(Swifteats__V1__RecordPaymentAttemptRequest),
-  7,
+  9,
   swifteats__v1__record_payment_attempt_request__field_descriptors,
   swifteats__v1__record_payment_attempt_request__field_indices_by_name,
   1,  swifteats__v1__record_payment_attempt_request__number_ranges,

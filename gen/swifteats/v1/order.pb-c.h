@@ -336,10 +336,15 @@ struct  Swifteats__V1__GetPaymentJobRequest
    * Order id (> 0).
    */
   int64_t order_id;
+  /*
+   * Also start the next attempt (status processing) in the same
+   * statement; see GetPaymentJob.
+   */
+  protobuf_c_boolean start_attempt;
 };
 #define SWIFTEATS__V1__GET_PAYMENT_JOB_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__get_payment_job_request__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 /*
@@ -365,7 +370,9 @@ struct  Swifteats__V1__PaymentJob
    */
   char *currency;
   /*
-   * Number to give the next attempt: attempts recorded so far + 1.
+   * Number to give the next attempt: attempts recorded so far + 1. With
+   * start_attempt: the number of the attempt just started (or resumed),
+   * now recorded with status processing.
    */
   int32_t next_attempt_number;
   /*
@@ -390,6 +397,12 @@ typedef enum {
   SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID_GATEWAY_CHARGE_ID = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID__CASE)
 } Swifteats__V1__RecordPaymentAttemptRequest__GatewayChargeIdCase;
+
+typedef enum {
+  SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON__NOT_SET = 0,
+  SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON_COMPLETE_REASON = 9
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON__CASE)
+} Swifteats__V1__RecordPaymentAttemptRequest__CompleteReasonCase;
 
 /*
  * A payment try reported by the worker; (order_id, attempt_number) names
@@ -419,6 +432,14 @@ struct  Swifteats__V1__RecordPaymentAttemptRequest
    * means "order-<order_id>").
    */
   char *idempotency_key;
+  /*
+   * ORDER_STATUS_CONFIRMED (status must be success) or
+   * ORDER_STATUS_PAYMENT_FAILED (status must be failed): also move the
+   * order to that final state in the same transaction, as CompletePayment
+   * does; a confirmed order keeps gateway_charge_id. Unspecified: the
+   * order's state is left alone.
+   */
+  Swifteats__V1__OrderStatus complete_outcome;
   Swifteats__V1__RecordPaymentAttemptRequest__ErrorMessageCase _error_message_case;
   union {
     char *error_message;
@@ -427,10 +448,14 @@ struct  Swifteats__V1__RecordPaymentAttemptRequest
   union {
     char *gateway_charge_id;
   };
+  Swifteats__V1__RecordPaymentAttemptRequest__CompleteReasonCase _complete_reason_case;
+  union {
+    char *complete_reason;
+  };
 };
 #define SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__record_payment_attempt_request__descriptor) \
-    , 0, 0, SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___ERROR_MESSAGE__NOT_SET, {0}, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID__NOT_SET, {0} }
+    , 0, 0, SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___ERROR_MESSAGE__NOT_SET, {0}, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID__NOT_SET, {0}, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON__NOT_SET, {0} }
 
 
 typedef enum {

@@ -95,9 +95,17 @@ typedef struct swifteats_v1_order_service_handlers {
      * Queue entries (Redis stream SE_PAYMENT_STREAM, consumer group
      * SE_PAYMENT_GROUP) carry the fields "order_id" and "request_id"; the same
      * order may be delivered more than once.
+     * With start_attempt, the same statement also starts the next attempt
+     * (status processing, the order's amount and idempotency key, bumping
+     * the order's updated_at) and next_attempt_number names it. If the
+     * latest attempt is still processing (a retried call, a redelivery after
+     * a crash, a duplicate delivery in flight) that attempt is answered
+     * instead of a new one, so a retry starts nothing more.
      * Errors: INVALID_ARGUMENT if order_id <= 0; NOT_FOUND if no such order;
      * FAILED_PRECONDITION if the order is not payment_processing (a duplicate
-     * queue delivery or a cancelled order: the worker drops the job).
+     * queue delivery or a cancelled order: the worker drops the job; nothing
+     * is started); ABORTED if the attempt to resume ended concurrently
+     * (retry).
      *
      * swifteats.v1.OrderService GetPaymentJob: unary, idempotent (retried on UNAVAILABLE).
      */
@@ -108,11 +116,20 @@ typedef struct swifteats_v1_order_service_handlers {
      * values again is harmless, and an attempt that is success or failed
      * does not go back to pending or processing (a late duplicate report).
      * Each change bumps the order's updated_at.
+     * With complete_outcome (confirmed after a success, payment_failed after
+     * a failure) the same statement also moves the order to that final state
+     * exactly as CompletePayment does (state machine, gateway_charge_id of a
+     * confirmed order, complete_reason, outbox row deleted); when the order
+     * already has that outcome the attempt is answered as stored and nothing
+     * changes (a retried call).
      * Errors: INVALID_ARGUMENT naming the field for order_id <= 0,
      * attempt_number < 1, an unspecified status, amount <= 0, a failed status
-     * without error_message, or a text over its limit; NOT_FOUND if no such
-     * order; FAILED_PRECONDITION if the order is no longer
-     * payment_processing.
+     * without error_message, a text over its limit, a complete_outcome that
+     * is neither unspecified, confirmed nor payment_failed, or one that does
+     * not match status; NOT_FOUND if no such order (or, when the order
+     * already has complete_outcome, no such attempt); FAILED_PRECONDITION if
+     * the order is no longer payment_processing (and does not already have
+     * complete_outcome).
      *
      * swifteats.v1.OrderService RecordPaymentAttempt: unary, idempotent (retried on UNAVAILABLE).
      */
@@ -330,9 +347,17 @@ static inline se_pending *swifteats_v1_order_service_cancel_order_async(
  * Queue entries (Redis stream SE_PAYMENT_STREAM, consumer group
  * SE_PAYMENT_GROUP) carry the fields "order_id" and "request_id"; the same
  * order may be delivered more than once.
+ * With start_attempt, the same statement also starts the next attempt
+ * (status processing, the order's amount and idempotency key, bumping
+ * the order's updated_at) and next_attempt_number names it. If the
+ * latest attempt is still processing (a retried call, a redelivery after
+ * a crash, a duplicate delivery in flight) that attempt is answered
+ * instead of a new one, so a retry starts nothing more.
  * Errors: INVALID_ARGUMENT if order_id <= 0; NOT_FOUND if no such order;
  * FAILED_PRECONDITION if the order is not payment_processing (a duplicate
- * queue delivery or a cancelled order: the worker drops the job).
+ * queue delivery or a cancelled order: the worker drops the job; nothing
+ * is started); ABORTED if the attempt to resume ended concurrently
+ * (retry).
  *
  * swifteats.v1.OrderService GetPaymentJob: unary, idempotent (retried on UNAVAILABLE).
  * Blocking call: 0 and *resp (yours: se_msg_free) on OK; else -1, *resp
@@ -374,11 +399,20 @@ static inline se_pending *swifteats_v1_order_service_get_payment_job_async(
  * values again is harmless, and an attempt that is success or failed
  * does not go back to pending or processing (a late duplicate report).
  * Each change bumps the order's updated_at.
+ * With complete_outcome (confirmed after a success, payment_failed after
+ * a failure) the same statement also moves the order to that final state
+ * exactly as CompletePayment does (state machine, gateway_charge_id of a
+ * confirmed order, complete_reason, outbox row deleted); when the order
+ * already has that outcome the attempt is answered as stored and nothing
+ * changes (a retried call).
  * Errors: INVALID_ARGUMENT naming the field for order_id <= 0,
  * attempt_number < 1, an unspecified status, amount <= 0, a failed status
- * without error_message, or a text over its limit; NOT_FOUND if no such
- * order; FAILED_PRECONDITION if the order is no longer
- * payment_processing.
+ * without error_message, a text over its limit, a complete_outcome that
+ * is neither unspecified, confirmed nor payment_failed, or one that does
+ * not match status; NOT_FOUND if no such order (or, when the order
+ * already has complete_outcome, no such attempt); FAILED_PRECONDITION if
+ * the order is no longer payment_processing (and does not already have
+ * complete_outcome).
  *
  * swifteats.v1.OrderService RecordPaymentAttempt: unary, idempotent (retried on UNAVAILABLE).
  * Blocking call: 0 and *resp (yours: se_msg_free) on OK; else -1, *resp
