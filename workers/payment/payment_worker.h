@@ -56,6 +56,7 @@
  *   SE_PAYMENT_RETRY_BASE_MS (200), SE_PAYMENT_RETRY_MAX_MS (10000),
  *   SE_PAYMENT_MAX_ATTEMPTS (5): payment_job.h
  *   SE_PAYMENT_STOP_GRACE_MS (10000): drain time on stop
+ *   SE_PAYMENT_NICE (10): CPU niceness of the process (main.c)
  *   SE_PAYMENT_WORKER_ADDR ($SE_BIND_HOST:50061): health and reflection
  *       (se_worker_main_ex, not read here)
  */
