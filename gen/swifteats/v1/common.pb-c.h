@@ -110,13 +110,17 @@ typedef enum _Swifteats__V1__OrderStatus {
    */
   SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED = 0,
   /*
-   * Persisted but not yet handed to the payment queue (for example the
-   * queue was unreachable; a sweeper enqueues it later) ("pending").
+   * Persisted, payment not requested ("pending"). The order service never
+   * creates it today: the payment intent is written in the order's own
+   * transaction (a transactional outbox), so a new order starts in
+   * payment_processing even while the queue is unreachable. Kept for orders
+   * that need a step before payment (e.g. a future confirmation by the
+   * restaurant).
    */
   SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PENDING = 1,
   /*
-   * In the payment queue or being charged by the payment worker
-   * ("payment_processing"). CreateOrder normally returns this state.
+   * Payment requested: queued or being charged by the payment worker
+   * ("payment_processing"). CreateOrder returns this state.
    */
   SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_PROCESSING = 2,
   /*
