@@ -14,6 +14,7 @@
 
 #include "gw_transcode.h"
 #include "gw_transcode_internal.h"
+#include "se_alloc.h"
 #include "se_log.h"
 #include "se_registry.h"
 
@@ -61,16 +62,6 @@ const gw__msg_meta *gw__meta(const ProtobufCMessageDescriptor *d)
     }
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        se_log_error("out_of_memory", "gw_transcode_init: %zu bytes", n * size);
-        abort();
-    }
-    return p;
-}
-
 /* The prefix length every value of ed has, 0xFF if they differ. */
 static uint8_t shared_enum_prefix(const ProtobufCEnumDescriptor *ed)
 {
@@ -89,9 +80,9 @@ static void meta_add(const ProtobufCMessageDescriptor *d, size_t cap)
     size_t mask = cap - 1, i = meta_slot(d);
     while (metas[i].desc != NULL)
         i = (i + 1) & mask;
-    uint16_t *len = xcalloc(d->n_fields, sizeof *len);
-    uint8_t *cents = xcalloc(d->n_fields, sizeof *cents);
-    uint8_t *prefix = xcalloc(d->n_fields, sizeof *prefix);
+    uint16_t *len = se_xcalloc(d->n_fields, sizeof *len);
+    uint8_t *cents = se_xcalloc(d->n_fields, sizeof *cents);
+    uint8_t *prefix = se_xcalloc(d->n_fields, sizeof *prefix);
     for (unsigned k = 0; k < d->n_fields; k++) {
         len[k] = (uint16_t)strlen(d->fields[k].name);
         cents[k] = (uint8_t)gw__tc_is_cents(&d->fields[k]);
@@ -109,7 +100,7 @@ static void meta_add(const ProtobufCMessageDescriptor *d, size_t cap)
 static void init_metas(void)
 {
     meta_bits = 10; /* 1024 slots: the registry has ~100 message types */
-    metas = xcalloc((size_t)1 << meta_bits, sizeof *metas);
+    metas = se_xcalloc((size_t)1 << meta_bits, sizeof *metas);
     for (size_t i = 0; i < se_registry_n_services; i++) {
         const se_service_desc *sd = se_registry_services[i];
         for (size_t m = 0; m < sd->n_methods; m++) {
@@ -124,7 +115,7 @@ static void init_tables(void)
     cents_bits = 4;
     while (((size_t)1 << cents_bits) < 4 * se_registry_n_cents_fields)
         cents_bits++;
-    cents_tab = xcalloc((size_t)1 << cents_bits, sizeof *cents_tab);
+    cents_tab = se_xcalloc((size_t)1 << cents_bits, sizeof *cents_tab);
     for (size_t i = 0; i < se_registry_n_cents_fields; i++) {
         const se_cents_field *cf = &se_registry_cents_fields[i];
         const ProtobufCFieldDescriptor *f =

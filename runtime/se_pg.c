@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "se_alloc.h"
 #include "se_config.h"
 #include "se_log.h"
 #include "se_pool.h"
@@ -57,22 +58,6 @@ struct se_pg_conn {
 };
 
 static void forget_prepared(se_pg_conn *c);
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (p == NULL) {
-        se_log_error("out_of_memory", "pg: allocating %zu bytes", n);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -205,9 +190,9 @@ se_pg_conn *se_pg_conn_create_ex(const char *url, const char *session_sql, se_pg
         PQfinish(pg);
         return NULL;
     }
-    se_pg_conn *c = xmalloc(sizeof *c);
-    *c = (se_pg_conn){.url = xstrdup(url), .pg = pg,
-                      .session_sql = session_sql ? xstrdup(session_sql) : NULL};
+    se_pg_conn *c = se_xmalloc(sizeof *c);
+    *c = (se_pg_conn){.url = se_xstrdup(url), .pg = pg,
+                      .session_sql = session_sql ? se_xstrdup(session_sql) : NULL};
     PQsetNoticeReceiver(pg, notice_to_log, c); /* kept across PQreset */
     if (start_session(c, err) != 0) {
         se_pg_conn_destroy(c);
@@ -310,7 +295,7 @@ static const char *prepared_name(se_pg_conn *c, const char *sql, int nparams, ch
     }
     PQclear(*r);
     *r = NULL;
-    c->prepared[c->n_prepared++] = xstrdup(sql);
+    c->prepared[c->n_prepared++] = se_xstrdup(sql);
     return name;
 }
 
@@ -490,7 +475,7 @@ se_pg_pool *se_pg_pool_create_ex(const char *url, int size, const char *session_
     se_pool *conns = se_pool_create("pg", size, pool_open, pool_close, &a);
     if (conns == NULL)
         return NULL;
-    se_pg_pool *p = xmalloc(sizeof *p);
+    se_pg_pool *p = se_xmalloc(sizeof *p);
     p->conns = conns;
     return p;
 }
@@ -607,7 +592,7 @@ int se_pg_migrate_list(se_pg_conn *c, const char *scope, const se_pg_migration *
                         " PRIMARY KEY (scope, name))",
                         0, err);
     if (rc == 0) {
-        const se_pg_migration **order = xmalloc(sizeof *order * (n ? n : 1));
+        const se_pg_migration **order = se_xmalloc(sizeof *order * (n ? n : 1));
         for (size_t i = 0; i < n; i++)
             order[i] = &m[i];
         qsort(order, n, sizeof *order, cmp_migration);
@@ -631,7 +616,7 @@ static char *read_file(const char *path)
     if (f == NULL)
         return NULL;
     size_t cap = 4096, len = 0;
-    char *buf = xmalloc(cap);
+    char *buf = se_xmalloc(cap);
     size_t got;
     while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += got;
@@ -668,7 +653,7 @@ int se_pg_migrate(se_pg_conn *c, const char *scope, const char *dir, se_pg_err *
         report(err, "MIGRATE", "58P01", "cannot read migrations directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    se_pg_migration *m = xmalloc(sizeof *m * (size_t)(n ? n : 1));
+    se_pg_migration *m = se_xmalloc(sizeof *m * (size_t)(n ? n : 1));
     int rc = 0, loaded = 0;
     for (int i = 0; i < n; i++) {
         char path[4096];

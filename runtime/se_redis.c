@@ -23,6 +23,7 @@
 #include <hiredis/sds.h>
 
 #include "se_config.h"
+#include "se_alloc.h"
 #include "se_log.h"
 #include "se_pool.h"
 
@@ -40,23 +41,6 @@ struct se_redis {
     char addr[280];      /* "host:port" for log lines */
     int fail_fast;       /* SE_REDIS_FAIL_FAST: one connect attempt, no backoff */
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        se_log_error("out_of_memory", "redis: allocating %zu bytes", n * size);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = xcalloc(1, n + 1);
-    memcpy(d, s, n);
-    return d;
-}
 
 static void vfill(se_redis_err *err, se_redis_code code, const char *cmd, const char *fmt, va_list ap)
 {
@@ -117,8 +101,8 @@ static int parse_url(se_redis *r, const char *url)
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon != NULL) {
             if (colon > p)
-                r->user = xstrndup(p, (size_t)(colon - p));
-            r->pass = xstrndup(colon + 1, (size_t)(at - colon - 1));
+                r->user = se_xstrndup(p, (size_t)(colon - p));
+            r->pass = se_xstrndup(colon + 1, (size_t)(at - colon - 1));
         }
         p = at + 1;
     }
@@ -251,7 +235,7 @@ se_redis *se_redis_create_ex(const char *url, int timeout_ms, int flags, se_redi
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, ignore_sigpipe);
-    se_redis *r = xcalloc(1, sizeof *r);
+    se_redis *r = se_xcalloc(1, sizeof *r);
     snprintf(r->host, sizeof r->host, "127.0.0.1");
     r->port = 6379;
     r->fail_fast = (flags & SE_REDIS_FAIL_FAST) != 0;
@@ -434,7 +418,7 @@ se_redis_pool *se_redis_pool_create_ex(const char *url, int size, int timeout_ms
     se_pool *conns = se_pool_create("redis", size, pool_open, pool_close, &a);
     if (conns == NULL)
         return NULL;
-    se_redis_pool *p = xcalloc(1, sizeof *p);
+    se_redis_pool *p = se_xcalloc(1, sizeof *p);
     p->conns = conns;
     return p;
 }
