@@ -8,12 +8,15 @@
  * (got 0)"). Helpers named *_or_fail answer the call themselves and return
  * -1, so the handler just returns.
  *
- * CreateOrder: validate -> (Idempotency-Key given) look the key up: a
- * replay answers the stored order as it is now, before the menu is asked,
- * so a retry still succeeds after a price change -> price with ONE
- * GetItemsForOrder call -> one INSERT statement (order, items, outbox row)
- * -> wake the outbox relay -> reply payment_processing (HTTP 202 at the
- * gateway). Redis plays no part in the request: the relay enqueues later.
+ * CreateOrder: validate -> price with ONE GetItemsForOrder call -> one
+ * INSERT statement (order, items, outbox row), shared with the concurrent
+ * calls (order_batch.h) -> wake the outbox relay -> reply
+ * payment_processing (HTTP 202 at the gateway). A used Idempotency-Key is
+ * found by the insert (ON CONFLICT) and answered with the stored order as
+ * it is now; a retry that fails pricing (a price changed since, the menu
+ * is down) is looked up by its key before the pricing error is answered,
+ * so a retry still gets its order. Redis plays no part in the request: the
+ * relay enqueues later.
  *
  * Idempotency-Key: the gRPC metadata "idempotency-key" (the gateway passes
  * the HTTP header through); empty means none; at most 255 bytes, checked
@@ -159,7 +162,29 @@ static void request_fingerprint(const Swifteats__V1__CreateOrderRequest *req, ui
         free(buf);
 }
 
-/* Prices and inserts; answers the call. */
+/* A pricing failure of a request with an Idempotency-Key: if the key was
+ * used before with this same request, that is a retry and it gets the
+ * order it created (even after a price change or with the menu service
+ * down); a key used with another request is ALREADY_EXISTS; otherwise the
+ * pricing error stands. Answers the call. */
+static void create_unpriced(se_call *call, order_service *svc,
+                            const Swifteats__V1__CreateOrderRequest *req, const char *key,
+                            const uint8_t *fp, const se_status *pricing)
+{
+    Swifteats__V1__Order *o = NULL;
+    se_status st;
+    int rc = key != NULL ? order_store_find_by_key(order_service_store(svc), req->customer_id,
+                                                   key, fp, &o, &st)
+                         : 1;
+    if (rc == 0)
+        reply_order(call, o); /* a replay: nothing is created */
+    else if (rc < 0 && st.code == GRPC_STATUS_ALREADY_EXISTS)
+        fail_with(call, &st);
+    else
+        fail_with(call, pricing);
+}
+
+/* Prices and inserts (in a batch with concurrent calls); answers the call. */
 static void create_priced(se_call *call, order_service *svc,
                           const Swifteats__V1__CreateOrderRequest *req, const int64_t *ids,
                           const char *key, const uint8_t *fp)
@@ -167,7 +192,7 @@ static void create_priced(se_call *call, order_service *svc,
     order_priced pr;
     se_status st;
     if (order_pricing_check(order_service_pricing(svc), req, ids, &pr, &st) != 0) {
-        fail_with(call, &st);
+        create_unpriced(call, svc, req, key, fp, &st);
         return;
     }
     order_new n = {.customer_id = req->customer_id,
@@ -178,20 +203,24 @@ static void create_priced(se_call *call, order_service *svc,
                    .fingerprint = fp,
                    .request_id = se_call_request_id(call)};
     Swifteats__V1__Order *o = NULL;
-    int rc = order_store_insert(order_service_store(svc), &n, &o, &st);
+    int rc = order_batch_insert(order_service_batch(svc), &n, &o, &st);
     order_priced_dispose(&pr);
     if (rc < 0) {
         fail_with(call, &st);
         return;
     }
     if (rc == 1) {
-        order_outbox_notify(order_service_outbox(svc));
         se_log_debug("order_created", "order %" PRId64 " for %s: %zu items, %" PRId64 " cents",
                      o->id, o->customer_id, o->n_items, o->total_amount);
     }
     reply_order(call, o);
 }
 
+/* The Idempotency-Key is not looked up first: the insert itself finds a
+ * used key (ON CONFLICT, then the stored order is compared by
+ * fingerprint), and a retry that cannot be priced looks it up then
+ * (create_unpriced). A look-up per call was a statement per order for
+ * the rare retry. */
 static void create_order(se_call *call, const Swifteats__V1__CreateOrderRequest *req, void *ctx)
 {
     order_service *svc = ctx;
@@ -200,21 +229,8 @@ static void create_order(se_call *call, const Swifteats__V1__CreateOrderRequest 
     if (create_request_or_fail(call, req, ids) != 0 || idempotency_key_or_fail(call, &key) != 0)
         return;
     uint8_t fp[ORDER_FINGERPRINT_LEN];
-    if (key != NULL) {
+    if (key != NULL)
         request_fingerprint(req, fp);
-        Swifteats__V1__Order *o = NULL;
-        se_status st;
-        int rc = order_store_find_by_key(order_service_store(svc), req->customer_id, key, fp, &o,
-                                         &st);
-        if (rc == 0) {
-            reply_order(call, o); /* a replay: nothing is created */
-            return;
-        }
-        if (rc < 0) {
-            fail_with(call, &st);
-            return;
-        }
-    }
     create_priced(call, svc, req, ids, key, key != NULL ? fp : NULL);
 }
 

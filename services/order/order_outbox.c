@@ -3,17 +3,31 @@
  * DESIGN
  * Queues. CreateOrder commits the order together with a payment_outbox row
  * (order_store_insert), so "accepted" and "will be paid" are one atomic
- * fact, whether or not Redis is up. This thread moves rows to the Redis
- * stream SE_PAYMENT_STREAM, where the payment workers read them through the
- * consumer group SE_PAYMENT_GROUP.
+ * fact, whether or not Redis is up. The job then reaches the Redis stream
+ * SE_PAYMENT_STREAM (read by the payment workers through the consumer
+ * group SE_PAYMENT_GROUP) in one of two ways:
  *
- * One pass = batches until a batch comes back short. One batch = one
- * PostgreSQL transaction: claim up to SE_ORDER_OUTBOX_BATCH new rows and as
- * many whose job is older than SE_ORDER_PAYMENT_REDELIVER_MS (UPDATE ..
- * SET enqueued_at = now() .. FOR UPDATE SKIP LOCKED RETURNING: other
- * replicas' relays take other rows), XADD one job per row in ONE pipeline,
- * COMMIT. If Redis fails, ROLLBACK: the rows stay due and the next pass
- * sends them again.
+ * - Directly (order_outbox_enqueue): right after the commit, the thread
+ *   that ran the insert XADDs the jobs of its batch in one pipeline. The
+ *   row is left as it is (enqueued_at NULL): marking it would cost an
+ *   UPDATE per order, and under bench/orders the relay's UPDATE cost
+ *   PostgreSQL as much as the insert itself.
+ * - By the relay thread, for every row the direct path may have missed:
+ *   when a direct XADD fails, the relay is told the creation time of the
+ *   oldest order it carried and sends every unsent row (enqueued_at NULL)
+ *   created since ("fresh" rows; some may then be sent twice, which the
+ *   worker tolerates); at start-up it sends every unsent row (a crash
+ *   between a commit and its XADD); and on every pass it re-sends rows
+ *   whose job is older than SE_ORDER_PAYMENT_REDELIVER_MS, counting from
+ *   enqueued_at or, for a row sent directly, from created_at (a job lost
+ *   in Redis, a replica that died before its XADD).
+ *
+ * One relay pass = batches until a batch comes back short. One batch = one
+ * PostgreSQL transaction: claim up to SE_ORDER_OUTBOX_BATCH fresh rows and
+ * as many stale ones of each kind (UPDATE .. SET enqueued_at = now() .. FOR
+ * UPDATE SKIP LOCKED RETURNING: other replicas' relays take other rows),
+ * XADD one job per row in ONE pipeline, COMMIT. If Redis fails, ROLLBACK:
+ * the rows stay due and the next pass sends them again.
  *
  * Delivery: at least once. A crash (or a lost COMMIT) after the XADDs
  * leaves the rows due: their jobs are sent again, which the worker
@@ -24,9 +38,11 @@
  * after SE_ORDER_PAYMENT_REDELIVER_MS. No ordering between orders is
  * promised.
  *
- * Wake-ups. order_outbox_notify (after each commit) sets `pending` and
- * signals; the thread also runs a pass every SE_ORDER_OUTBOX_POLL_MS (for
- * redeliveries and rows of replicas that died before relaying). Passes a
+ * Wake-ups. A failed direct XADD sets fresh_from and `pending` and
+ * signals; the thread also runs a pass every
+ * SE_ORDER_OUTBOX_POLL_MS (for redeliveries). While the relay fails, the
+ * direct path is skipped (the relay owns the backlog until Redis answers
+ * it again). Passes a
  * wake-up triggers start at least RELAY_MIN_GAP_MS apart, and commits that
  * arrive during a pass or that gap coalesce into the next one, so under
  * load the batches grow instead of the passes multiplying. While Redis or PostgreSQL
@@ -72,10 +88,15 @@ struct order_outbox {
     se_redis *redis;          /* relay thread only; FAIL_FAST */
     unsigned group_conn;      /* se_redis_reconnects() of the connection the
                                  group was created on; UINT_MAX: not yet */
+    pthread_mutex_t direct_lock; /* guards direct, direct_group_conn */
+    se_redis *direct;         /* order_outbox_enqueue's connection; FAIL_FAST */
+    unsigned direct_group_conn;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t cond;      /* CLOCK_MONOTONIC; signalled by notify/destroy */
-    int pending;              /* guarded by lock: commits since the last pass */
+    pthread_cond_t cond;      /* CLOCK_MONOTONIC; signalled by enqueue/destroy */
+    int pending;              /* guarded by lock: a pass is wanted */
+    int64_t fresh_from_us;    /* guarded by lock: send unsent rows created since
+                                 (us since the epoch); INT64_MAX: none */
     int stopping;             /* guarded by lock */
     atomic_int failing;       /* 1 from a failed batch to the next good one */
     atomic_ulong relayed;     /* jobs XADDed */
@@ -95,40 +116,36 @@ void order_outbox_config_from_env(order_outbox_config *cfg)
 
 /* ---- Redis side ------------------------------------------------------------ */
 
-/* A usable connection with the consumer group in place: 0, or -1 with msg. */
-static int redis_ready(order_outbox *ob, char *msg, size_t cap)
+/* A usable connection `rc` with the consumer group in place (created once
+ * per connection: *group_conn remembers on which): 0, or -1 with msg. */
+static int redis_ready(order_outbox *ob, se_redis *rc, unsigned *group_conn, char *msg,
+                       size_t cap)
 {
     se_redis_err e;
-    if (se_redis_ensure(ob->redis, &e) != 0) {
+    if (se_redis_ensure(rc, &e) != 0) {
         snprintf(msg, cap, "%s", e.msg);
         return -1;
     }
-    unsigned conn = se_redis_reconnects(ob->redis);
-    if (ob->group_conn == conn)
+    unsigned conn = se_redis_reconnects(rc);
+    if (*group_conn == conn)
         return 0;
     /* raw: a BUSYGROUP answer is expected and must not be logged as an error */
-    redisReply *r = redisCommand(se_redis_raw(ob->redis), "XGROUP CREATE %s %s 0 MKSTREAM",
+    redisReply *r = redisCommand(se_redis_raw(rc), "XGROUP CREATE %s %s 0 MKSTREAM",
                                  ob->cfg.stream, ob->cfg.group);
     int ok = r != NULL && (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0);
     if (!ok)
         snprintf(msg, cap, "XGROUP CREATE %s %s: %s", ob->cfg.stream, ob->cfg.group,
-                 r ? r->str : se_redis_raw(ob->redis)->errstr);
+                 r ? r->str : se_redis_raw(rc)->errstr);
     freeReplyObject(r);
     if (ok)
-        ob->group_conn = conn;
+        *group_conn = conn;
     return ok ? 0 : -1;
 }
 
-/* XADDs one job per row of r (order_id, request_id) in one pipeline and
- * reads every reply (so the connection stays in step even after an error
- * reply). 0, or -1 with msg. */
-static int xadd_rows(order_outbox *ob, const PGresult *r, char *msg, size_t cap)
+/* Reads the replies of n pipelined XADDs (all of them, so the connection
+ * stays in step even after an error reply). 0, or -1 with msg. */
+static int xadd_replies(order_outbox *ob, redisContext *ctx, int n, char *msg, size_t cap)
 {
-    redisContext *ctx = se_redis_raw(ob->redis);
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++)
-        redisAppendCommand(ctx, "XADD %s * order_id %s request_id %s", ob->cfg.stream,
-                           PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
     int bad = 0;
     for (int i = 0; i < n; i++) {
         redisReply *rep = NULL;
@@ -145,10 +162,22 @@ static int xadd_rows(order_outbox *ob, const PGresult *r, char *msg, size_t cap)
     return bad ? -1 : 0;
 }
 
+/* XADDs one job per row of r (order_id, request_id) in one pipeline. */
+static int xadd_rows(order_outbox *ob, const PGresult *r, char *msg, size_t cap)
+{
+    redisContext *ctx = se_redis_raw(ob->redis);
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(ctx, "XADD %s * order_id %s request_id %s", ob->cfg.stream,
+                           PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+    return xadd_replies(ob, ctx, n, msg, cap);
+}
+
 /* ---- one batch ------------------------------------------------------------- */
 
 typedef struct batch_arg {
     order_outbox *ob;
+    int64_t fresh_from_us; /* INT64_MAX: no fresh rows wanted */
     int n;         /* rows relayed */
     int redis_bad; /* the failure was Redis's */
 } batch_arg;
@@ -158,7 +187,8 @@ static int batch_tx(se_pg_conn *c, void *arg, se_pg_err *err)
 {
     batch_arg *a = arg;
     order_outbox *ob = a->ob;
-    PGresult *r = order_store_outbox_claim(c, ob->cfg.batch, ob->cfg.redeliver_ms, err);
+    PGresult *r = order_store_outbox_claim(c, ob->cfg.batch, ob->cfg.redeliver_ms,
+                                           a->fresh_from_us, err);
     if (r == NULL)
         return -1;
     int rc = 0;
@@ -189,16 +219,16 @@ static void note_outcome(order_outbox *ob, int ok, const char *why, int64_t *sin
     atomic_store(&ob->failing, !ok);
 }
 
-/* One batch: rows relayed (0..2 x batch: new and stale), or -1. */
-static int relay_batch(order_outbox *ob, int64_t *since_ms)
+/* One batch: rows relayed (0..3 x batch: fresh and stale), or -1. */
+static int relay_batch(order_outbox *ob, int64_t fresh_from_us, int64_t *since_ms)
 {
     char why[600], msg[400];
-    if (redis_ready(ob, msg, sizeof msg) != 0) {
+    if (redis_ready(ob, ob->redis, &ob->group_conn, msg, sizeof msg) != 0) {
         snprintf(why, sizeof why, "Redis: %s", msg);
         note_outcome(ob, 0, why, since_ms);
         return -1;
     }
-    batch_arg a = {ob, 0, 0};
+    batch_arg a = {ob, fresh_from_us, 0, 0};
     se_pg_err e;
     if (se_pg_tx(ob->pg, 0, batch_tx, &a, &e) != 0) {
         snprintf(why, sizeof why, "%s: %s", a.redis_bad ? "Redis" : "PostgreSQL", e.msg);
@@ -220,13 +250,32 @@ static int is_stopping(order_outbox *ob)
     return stopping;
 }
 
-/* Batches until one comes back short, fails, or a stop is requested. */
+/* Under lock: asks for the unsent rows created since from_us. */
+static void want_fresh(order_outbox *ob, int64_t from_us)
+{
+    if (from_us < ob->fresh_from_us)
+        ob->fresh_from_us = from_us;
+    ob->pending = 1;
+}
+
+/* Batches until one comes back short, fails, or a stop is requested; a
+ * failed pass hands its fresh rows back to the next one. */
 static void relay_pass(order_outbox *ob, int64_t *since_ms)
 {
+    pthread_mutex_lock(&ob->lock);
+    int64_t from = ob->fresh_from_us;
+    ob->fresh_from_us = INT64_MAX;
+    pthread_mutex_unlock(&ob->lock);
     int n;
     do
-        n = relay_batch(ob, since_ms);
+        n = relay_batch(ob, from, since_ms);
     while (n >= ob->cfg.batch && !is_stopping(ob));
+    if (n < 0 && from != INT64_MAX) {
+        pthread_mutex_lock(&ob->lock);
+        if (from < ob->fresh_from_us)
+            ob->fresh_from_us = from;
+        pthread_mutex_unlock(&ob->lock);
+    }
 }
 
 /* Waits for a wake-up (ignored while failing), a stop or the poll period;
@@ -267,6 +316,8 @@ static void *relay_main(void *arg)
 
 static void free_outbox(order_outbox *ob)
 {
+    se_redis_destroy(ob->direct);
+    pthread_mutex_destroy(&ob->direct_lock);
     se_redis_destroy(ob->redis);
     se_pg_conn_destroy(ob->pg);
     pthread_cond_destroy(&ob->cond);
@@ -287,8 +338,11 @@ static order_outbox *alloc_outbox(const order_outbox_config *cfg)
     ob->cfg.stream = se_xstrdup(cfg->stream);
     ob->cfg.group = se_xstrdup(cfg->group);
     ob->group_conn = UINT_MAX;
-    ob->pending = 1; /* a first pass at once: rows a previous process left */
+    ob->direct_group_conn = UINT_MAX;
+    ob->pending = 1;       /* a first pass at once: */
+    ob->fresh_from_us = 0; /* every unsent row a previous process left */
     pthread_mutex_init(&ob->lock, NULL);
+    pthread_mutex_init(&ob->direct_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -311,7 +365,10 @@ order_outbox *order_outbox_create(const order_outbox_config *cfg)
     }
     se_redis_err re; /* fail-fast: NULL only for a bad URL; a down Redis is retried */
     ob->redis = se_redis_create_ex(cfg->redis_url, cfg->redis_timeout_ms, SE_REDIS_FAIL_FAST, &re);
-    if (ob->redis == NULL) {
+    if (ob->redis != NULL)
+        ob->direct =
+            se_redis_create_ex(cfg->redis_url, cfg->redis_timeout_ms, SE_REDIS_FAIL_FAST, &re);
+    if (ob->redis == NULL || ob->direct == NULL) {
         se_log_error("outbox_start_failed", "Redis: %s", re.msg);
         free_outbox(ob);
         return NULL;
@@ -325,10 +382,36 @@ order_outbox *order_outbox_create(const order_outbox_config *cfg)
     return ob;
 }
 
-void order_outbox_notify(order_outbox *ob)
+/* XADDs the jobs on the direct connection: 0, or -1 with msg. */
+static int direct_xadd(order_outbox *ob, size_t n, const int64_t *ids,
+                       const char *const *request_ids, char *msg, size_t cap)
 {
+    pthread_mutex_lock(&ob->direct_lock);
+    int rc = redis_ready(ob, ob->direct, &ob->direct_group_conn, msg, cap);
+    if (rc == 0) {
+        redisContext *ctx = se_redis_raw(ob->direct);
+        for (size_t i = 0; i < n; i++)
+            redisAppendCommand(ctx, "XADD %s * order_id %" PRId64 " request_id %s",
+                               ob->cfg.stream, ids[i], request_ids[i] ? request_ids[i] : "");
+        rc = xadd_replies(ob, ctx, (int)n, msg, cap);
+    }
+    pthread_mutex_unlock(&ob->direct_lock);
+    return rc;
+}
+
+void order_outbox_enqueue(order_outbox *ob, size_t n, const int64_t *ids,
+                          const char *const *request_ids, int64_t created_us)
+{
+    if (n == 0)
+        return;
+    char msg[400];
+    if (!atomic_load(&ob->failing) && direct_xadd(ob, n, ids, request_ids, msg, sizeof msg) == 0) {
+        atomic_fetch_add(&ob->relayed, (unsigned long)n);
+        return;
+    }
+    /* the relay logs the outage (once) when its own try fails too */
     pthread_mutex_lock(&ob->lock);
-    ob->pending = 1;
+    want_fresh(ob, created_us);
     pthread_cond_signal(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
 }

@@ -4,11 +4,14 @@
  * is at the top of order_outbox.c).
  *
  * THREAD: the relay runs on a thread of its own with its own PostgreSQL and
- * Redis connections; order_outbox_notify and the counters are safe from
+ * Redis connections; order_outbox_enqueue and the counters are safe from
  * any thread; create/destroy from one thread.
  */
 #ifndef ORDER_OUTBOX_H
 #define ORDER_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct order_outbox_config {
     const char *pg_url;      /* SE_PG_URL */
@@ -36,10 +39,14 @@ typedef struct order_outbox order_outbox;
  * ON ERROR: NULL, logged. */
 order_outbox *order_outbox_create(const order_outbox_config *cfg);
 
-/* Tells the relay that an outbox row was committed: it wakes at once
- * (unless Redis or PostgreSQL is failing: then it keeps its retry pace).
- * Cheap (a mutex and a condition variable). THREAD: any. */
-void order_outbox_notify(order_outbox *ob);
+/* The jobs of n orders just committed (ids, request ids; created_us: the
+ * orders' created_at in microseconds since the epoch, the oldest if they
+ * differ), XADDed from the calling thread in one pipeline. If that fails,
+ * or while the relay is failing, the relay sends every unsent row created
+ * since created_us instead. Never fails: the rows are committed, so the
+ * jobs are only ever late. THREAD: any (one direct connection, locked). */
+void order_outbox_enqueue(order_outbox *ob, size_t n, const int64_t *ids,
+                          const char *const *request_ids, int64_t created_us);
 
 /* Stops the relay after one last pass (rows committed before the call are
  * relayed if Redis answers), joins it, closes its connections, frees

@@ -11,6 +11,13 @@
  *                                  shared SE_PG_POOL_SIZE: its handlers
  *                                  block on PostgreSQL, one connection per
  *                                  server thread, ORDER_DEFAULT_THREADS)
+ *   SE_ORDER_PAYMENT_PG_POOL_SIZE (4)  a second pool for the payment
+ *                                  worker's calls (GetPaymentJob,
+ *                                  RecordPaymentAttempt): bounded apart so
+ *                                  payments cannot crowd out CreateOrder;
+ *                                  asynchronous commits (order_store.h)
+ *   SE_ORDER_INSERT_BATCH (64), SE_ORDER_INSERT_CONCURRENCY (2)
+ *                                  CreateOrder group commit (order_batch.h)
  *   SE_MENU_TARGET (127.0.0.1:50051)  where GetItemsForOrder goes
  *   SE_ORDER_MENU_TIMEOUT_MS (1000)   deadline of that call
  *   SE_REDIS_URL, SE_REDIS_TIMEOUT_MS, SE_PAYMENT_STREAM, SE_PAYMENT_GROUP,
@@ -22,6 +29,7 @@
 #ifndef ORDER_SERVICE_H
 #define ORDER_SERVICE_H
 
+#include "order_batch.h"
 #include "order_outbox.h"
 #include "order_pricing.h"
 #include "order_store.h"
@@ -34,6 +42,9 @@
 typedef struct order_service_config {
     const char *pg_url;         /* SE_PG_URL (required) */
     int pg_pool_size;           /* SE_ORDER_PG_POOL_SIZE (16) */
+    int payment_pg_pool_size;   /* SE_ORDER_PAYMENT_PG_POOL_SIZE (4); 0: 4 */
+    int insert_batch;           /* SE_ORDER_INSERT_BATCH (64); 0: 64 */
+    int insert_concurrency;     /* SE_ORDER_INSERT_CONCURRENCY (2); 0: 2 */
     const char *menu_target;    /* SE_MENU_TARGET */
     int menu_timeout_ms;        /* SE_ORDER_MENU_TIMEOUT_MS (1000) */
     order_outbox_config outbox; /* SE_REDIS_*, SE_PAYMENT_*, SE_ORDER_OUTBOX_* (pg_url
@@ -61,6 +72,7 @@ void order_service_destroy(order_service *svc);
 
 /* Parts, for the handlers and tests (borrowed). */
 order_store *order_service_store(order_service *svc);
+order_batch *order_service_batch(order_service *svc);
 order_pricing *order_service_pricing(order_service *svc);
 order_outbox *order_service_outbox(order_service *svc);
 se_pg_pool *order_service_pg(order_service *svc);

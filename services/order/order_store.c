@@ -80,13 +80,15 @@
     ", a.gateway_charge_id, " US("a.updated_at")
 
 struct order_store {
-    se_pg_pool *pg; /* borrowed */
+    se_pg_pool *pg;      /* borrowed */
+    se_pg_pool *pay_pg;  /* borrowed: the payment worker's statements */
 };
 
-order_store *order_store_create(se_pg_pool *pg)
+order_store *order_store_create(se_pg_pool *pg, se_pg_pool *payment_pg)
 {
     order_store *s = se_xcalloc(1, sizeof *s);
     s->pg = pg;
+    s->pay_pg = payment_pg != NULL ? payment_pg : pg;
     return s;
 }
 
@@ -100,6 +102,11 @@ void order_store_destroy(order_store *s)
 static se_pg_conn *acquire(order_store *s, se_status *st)
 {
     return se_pg_acquire_for_call(s->pg, "order", st);
+}
+
+static se_pg_conn *acquire_payment(order_store *s, se_status *st)
+{
+    return se_pg_acquire_for_call(s->pay_pg, "order", st);
 }
 
 static void pg_status(se_status *st, const se_pg_err *e, const char *what)
@@ -463,19 +470,19 @@ static void line_arrays(const order_new *o, char *arr[4])
 }
 
 /* The Order just inserted, from the request's lines and the statement's
- * row (id, created, updated, comma-separated item ids in line order). */
-static Swifteats__V1__Order *new_order_message(const order_new *o, const PGresult *r)
+ * row `row` (id, created, updated, comma-separated item ids in line order). */
+static Swifteats__V1__Order *new_order_message(const order_new *o, const PGresult *r, int row)
 {
     Swifteats__V1__Order *m = se_xmalloc(sizeof *m);
     swifteats__v1__order__init(m);
-    m->id = i64(r, 0, 0);
+    m->id = i64(r, row, 0);
     m->customer_id = se_xstrdup(o->customer_id);
     m->total_amount = o->total_amount;
     m->status = SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_PROCESSING;
-    m->created_at = se_timestamp_from_us(i64(r, 0, 1));
-    m->updated_at = se_timestamp_from_us(i64(r, 0, 2));
+    m->created_at = se_timestamp_from_us(i64(r, row, 1));
+    m->updated_at = se_timestamp_from_us(i64(r, row, 2));
     m->items = se_xcalloc(o->n_lines, sizeof *m->items);
-    const char *ids = val(r, 0, 3);
+    const char *ids = val(r, row, 3);
     char idt[24];
     for (size_t i = 0; i < o->n_lines; i++) {
         Swifteats__V1__OrderItem *it = se_xmalloc(sizeof *it);
@@ -529,7 +536,7 @@ int order_store_insert(order_store *s, const order_new *o, Swifteats__V1__Order 
         /* not SE_PG_IDEMPOTENT: a retry after a lost commit could insert twice */
         PGresult *r = run(c, "inserting the order", insert_sql, 9, p, 0, st);
         if (r != NULL && PQntuples(r) == 1) {
-            *out = new_order_message(o, r);
+            *out = new_order_message(o, r, 0);
             rc = 1;
         } else if (r != NULL && o->idempotency_key != NULL) {
             rc = find_by_key_on(c, o->customer_id, o->idempotency_key, o->fingerprint, out, st);
@@ -547,6 +554,150 @@ int order_store_insert(order_store *s, const order_new *o, Swifteats__V1__Order 
     for (int k = 0; k < 4; k++)
         free(arr[k]);
     return rc;
+}
+
+/* ---- CreateOrder in batches ----------------------------------------------------------- */
+
+/* $1..$5 one element per order: customer, total, key (NULL: none),
+ * fingerprint as hex text (NULL with no key), request id; $6..$11 one
+ * element per line of every order: the order's 1-based position in $1..$5,
+ * line number, item, name, quantity, price. Ids are drawn from the orders'
+ * identity sequence up front (req is materialized: one nextval per order)
+ * so the rows RETURNING gives back can be matched to their requests. One
+ * row per order, in request order; its id is NULL when its key was taken
+ * (by an earlier order or by one earlier in the same batch). */
+static const char insert_many_sql[] =
+    "WITH req AS MATERIALIZED ("
+    " SELECT nextval('orders_id_seq') AS id, r.* FROM"
+    " unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY"
+    " AS r (customer_id, total, key, fp, request_id, n)),"
+    " o AS ("
+    " INSERT INTO orders (id, customer_id, total_amount, status, idempotency_key,"
+    " request_fingerprint)"
+    " SELECT id, customer_id, total, 'payment_processing', key, decode(fp, 'hex')"
+    " FROM req ORDER BY n"
+    " ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+    " RETURNING id, created_at, updated_at),"
+    " i AS ("
+    " INSERT INTO order_items (order_id, line_no, menu_item_id, item_name, quantity, price)"
+    " SELECT o.id, l.line_no, l.item, l.name, l.qty, l.price FROM"
+    " unnest($6::bigint[], $7::smallint[], $8::bigint[], $9::text[], $10::integer[],"
+    " $11::bigint[]) AS l (n, line_no, item, name, qty, price)"
+    " JOIN req ON req.n = l.n JOIN o ON o.id = req.id"
+    " RETURNING id, order_id, line_no),"
+    " b AS (INSERT INTO payment_outbox (order_id, request_id)"
+    " SELECT o.id, req.request_id FROM o JOIN req ON req.id = o.id)"
+    " SELECT o.id, " US("o.created_at") ", " US("o.updated_at") ", ia.ids"
+    " FROM req LEFT JOIN o ON o.id = req.id"
+    " LEFT JOIN (SELECT order_id, string_agg(id::text, ',' ORDER BY line_no) AS ids"
+    " FROM i GROUP BY order_id) ia ON ia.order_id = o.id"
+    " ORDER BY req.n";
+
+/* The eleven array literals of insert_many_sql. */
+static void many_arrays(const order_new *const *o, size_t n, char *arr[11])
+{
+    text_buf b[11] = {{0}};
+    for (int k = 0; k < 11; k++)
+        buf_put(&b[k], "{", 1);
+    size_t lines = 0;
+    for (size_t i = 0; i < n; i++) {
+        char fp[2 * ORDER_FINGERPRINT_LEN + 3];
+        if (i)
+            for (int k = 0; k < 5; k++)
+                buf_put(&b[k], ",", 1);
+        buf_quoted(&b[0], o[i]->customer_id);
+        buf_i64(&b[1], o[i]->total_amount);
+        if (o[i]->idempotency_key != NULL) {
+            buf_quoted(&b[2], o[i]->idempotency_key);
+            /* without the "\x" prefix: decode(fp, 'hex') */
+            buf_quoted(&b[3], bytea_hex(fp, o[i]->fingerprint, ORDER_FINGERPRINT_LEN) + 2);
+        } else {
+            buf_put(&b[2], "NULL", 4);
+            buf_put(&b[3], "NULL", 4);
+        }
+        buf_quoted(&b[4], o[i]->request_id ? o[i]->request_id : "");
+        for (size_t j = 0; j < o[i]->n_lines; j++, lines++) {
+            const order_line *l = &o[i]->lines[j];
+            if (lines)
+                for (int k = 5; k < 11; k++)
+                    buf_put(&b[k], ",", 1);
+            buf_i64(&b[5], (int64_t)i + 1);
+            buf_i64(&b[6], (int64_t)j);
+            buf_i64(&b[7], l->menu_item_id);
+            buf_quoted(&b[8], l->name);
+            buf_i64(&b[9], l->quantity);
+            buf_i64(&b[10], l->price);
+        }
+    }
+    for (int k = 0; k < 11; k++) {
+        buf_put(&b[k], "}", 1);
+        arr[k] = b[k].p;
+    }
+}
+
+/* Order i of a batch after insert_many_sql's row i: inserted (1), or its
+ * key was taken (as order_store_insert: 0 with the order, or -1). */
+static int many_result(se_pg_conn *c, const order_new *o, const PGresult *r, int i,
+                       Swifteats__V1__Order **out, se_status *st)
+{
+    if (!PQgetisnull(r, i, 0)) {
+        *out = new_order_message(o, r, i);
+        return 1;
+    }
+    if (o->idempotency_key == NULL) {
+        se_status_set(st, GRPC_STATUS_INTERNAL, "order: the insert returned no row");
+        return -1;
+    }
+    int rc = find_by_key_on(c, o->customer_id, o->idempotency_key, o->fingerprint, out, st);
+    if (rc == 1) { /* the winner rolled back after our insert gave way: rare */
+        se_status_set(st, GRPC_STATUS_ABORTED,
+                      "a concurrent request with the same Idempotency-Key failed; retry");
+        rc = -1;
+    }
+    return rc;
+}
+
+void order_store_insert_many(order_store *s, const order_new *const *o, size_t n, int *rc,
+                             Swifteats__V1__Order **out, se_status *st)
+{
+    se_status cst;
+    se_pg_conn *c = acquire(s, &cst);
+    if (c == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            rc[i] = -1;
+            st[i] = cst;
+        }
+        return;
+    }
+    char *arr[11];
+    many_arrays(o, n, arr);
+    /* not SE_PG_IDEMPOTENT: a retry after a lost commit could insert twice */
+    PGresult *r = run(c, "inserting a batch of orders", insert_many_sql, 11,
+                      (const char *const *)arr, 0, &cst);
+    for (int k = 0; k < 11; k++)
+        free(arr[k]);
+    if (r != NULL && PQntuples(r) == (int)n) {
+        for (size_t i = 0; i < n; i++)
+            rc[i] = many_result(c, o[i], r, (int)i, &out[i], &st[i]);
+    } else if (r == NULL && n > 1 && cst.code != GRPC_STATUS_UNAVAILABLE) {
+        /* The statement failed and committed nothing: one order's problem
+         * (or a deadlock between batches) must not fail the others. Only a
+         * lost connection (UNAVAILABLE: was it committed?) forbids this. */
+        se_pg_pool_release(s->pg, c);
+        for (size_t i = 0; i < n; i++)
+            rc[i] = order_store_insert(s, o[i], &out[i], &st[i]);
+        return;
+    } else {
+        if (r != NULL)
+            se_status_set(&cst, GRPC_STATUS_INTERNAL, "order: the batch insert returned %d rows "
+                          "for %zu orders", PQntuples(r), n);
+        for (size_t i = 0; i < n; i++) {
+            rc[i] = -1;
+            st[i] = cst;
+        }
+    }
+    PQclear(r);
+    se_pg_pool_release(s->pg, c);
 }
 
 /* ---- ListOrders ---------------------------------------------------------------------- */
@@ -747,7 +898,7 @@ int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
 {
     char idt[24];
     const char *p[] = {order_id_text(idt, id)};
-    se_pg_conn *c = acquire(s, st);
+    se_pg_conn *c = acquire_payment(s, st);
     if (c == NULL)
         return -1;
     /* idempotent: a start run twice resumes the attempt it started */
@@ -764,7 +915,7 @@ int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
             *out = job_from_row(r, id, 3);
     }
     PQclear(r);
-    se_pg_pool_release(s->pg, c);
+    se_pg_pool_release(s->pay_pg, c);
     return rc;
 }
 
@@ -858,7 +1009,7 @@ int order_store_record_attempt(order_store *s,
                        outcome,
                        outcome != NULL && req->_complete_reason_case ? req->complete_reason
                                                                      : NULL};
-    se_pg_conn *c = acquire(s, st);
+    se_pg_conn *c = acquire_payment(s, st);
     if (c == NULL)
         return -1;
     /* idempotent: the same upsert twice leaves the same row; a completion
@@ -872,7 +1023,7 @@ int order_store_record_attempt(order_store *s,
         rc = attempt_unchanged(c, p, req->order_id, outcome, out, st);
     }
     PQclear(r);
-    se_pg_pool_release(s->pg, c);
+    se_pg_pool_release(s->pay_pg, c);
     return rc;
 }
 
@@ -972,32 +1123,41 @@ int order_store_transition(order_store *s, int64_t id, int to, const char *charg
 
 /* ---- outbox -------------------------------------------------------------------------- */
 
-/* Two look-ups, each ordered like its index with a LIMIT, so each is an
+/* Three look-ups, each ordered like its index with a LIMIT, so each is an
  * index scan that stops after `limit` rows whatever the statistics say
  * (with "enqueued_at IS NULL OR enqueued_at < cutoff LIMIT n" the planner
- * seq-scanned the whole outbox as soon as its statistics were stale). The
- * locked ids become arrays the UPDATE looks up in payment_outbox_pkey (as
- * a semi-join, IN (subquery), it hashed the batch and seq-scanned the
- * outbox). The limit and the interval are written into the text, not
- * passed as parameters: the statement is prepared, and the generic plan
- * cannot estimate "enqueued_at < now() - $1". Both are fixed per process,
- * so this is one prepared statement. */
+ * seq-scanned the whole outbox as soon as its statistics were stale):
+ * fresh rows (unsent, created since $1 microseconds after the epoch; NULL:
+ * none) and unsent rows older than redeliver_ms on payment_outbox_unsent,
+ * rows sent longer ago than that on payment_outbox_enqueued_at. The locked
+ * ids become arrays the UPDATE looks up in payment_outbox_pkey (as a
+ * semi-join, IN (subquery), it hashed the batch and seq-scanned the
+ * outbox); a row in two arrays is updated once. The limit and the interval
+ * are written into the text, not passed as parameters: the statement is
+ * prepared, and the generic plan cannot estimate "enqueued_at < now() -
+ * $1". Both are fixed per process, so this is one prepared statement. */
 void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redeliver_ms)
 {
     snprintf(sql, cap,
              "UPDATE payment_outbox b SET enqueued_at = now() WHERE b.order_id = ANY(ARRAY("
              " SELECT order_id FROM payment_outbox WHERE enqueued_at IS NULL"
-             " ORDER BY order_id LIMIT %d FOR UPDATE SKIP LOCKED) || ARRAY("
+             " AND created_at >= 'epoch'::timestamptz + $1::bigint * interval '1 microsecond'"
+             " ORDER BY created_at LIMIT %d FOR UPDATE SKIP LOCKED) || ARRAY("
+             " SELECT order_id FROM payment_outbox WHERE enqueued_at IS NULL"
+             " AND created_at < now() - interval '%d milliseconds'"
+             " ORDER BY created_at LIMIT %d FOR UPDATE SKIP LOCKED) || ARRAY("
              " SELECT order_id FROM payment_outbox"
              " WHERE enqueued_at < now() - interval '%d milliseconds'"
              " ORDER BY enqueued_at LIMIT %d FOR UPDATE SKIP LOCKED))"
              " RETURNING b.order_id, b.request_id",
-             limit, redeliver_ms, limit);
+             limit, redeliver_ms, limit, redeliver_ms, limit);
 }
 
-PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms, se_pg_err *err)
+PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms,
+                                   int64_t fresh_from_us, se_pg_err *err)
 {
-    char sql[600];
+    char sql[1200], from[24];
     order_store_outbox_claim_sql(sql, sizeof sql, limit, redeliver_ms);
-    return se_pg_exec_prepared(c, sql, 0, NULL, 0, err);
+    const char *p[] = {fresh_from_us == INT64_MAX ? NULL : order_id_text(from, fresh_from_us)};
+    return se_pg_exec_prepared(c, sql, 1, p, 0, err);
 }

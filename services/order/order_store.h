@@ -28,9 +28,13 @@
 
 typedef struct order_store order_store;
 
-/* A store over `pg` (borrowed: must outlive the store).
+/* A store over `pg`; the payment worker's statements (GetPaymentJob,
+ * RecordPaymentAttempt) run on `payment_pg` (NULL: on pg too), a pool of
+ * its own so they cannot take every connection from CreateOrder and so
+ * they can use other session settings (see ORDER_PG_PAYMENT_SESSION_SQL).
+ * Both are borrowed and must outlive the store.
  * OWNERSHIP: caller destroys. */
-order_store *order_store_create(se_pg_pool *pg);
+order_store *order_store_create(se_pg_pool *pg, se_pg_pool *payment_pg);
 void order_store_destroy(order_store *s);
 
 /* Applies the embedded migrations (scope "order"). 0 or -1 (logged). */
@@ -76,6 +80,15 @@ int order_store_find_by_key(order_store *s, const char *customer_id, const char 
  * st on failure (nothing inserted). */
 int order_store_insert(order_store *s, const order_new *o, Swifteats__V1__Order **out,
                        se_status *st);
+
+/* order_store_insert for n orders in ONE statement (one round trip, one
+ * commit, one executor start for the lot: order_batch.c gathers concurrent
+ * CreateOrder calls into it). Order i's outcome is rc[i] with out[i] or
+ * st[i], exactly as order_store_insert's. If the statement fails with
+ * anything but a lost connection, nothing was inserted and every order is
+ * inserted on its own instead, so one bad order cannot fail the others. */
+void order_store_insert_many(order_store *s, const order_new *const *o, size_t n, int *rc,
+                             Swifteats__V1__Order **out, se_status *st);
 
 /* ---- reads --------------------------------------------------------------------- */
 
@@ -140,16 +153,19 @@ int order_store_transition(order_store *s, int64_t id, int to, const char *charg
 /* ---- outbox (order_outbox.c) ---------------------------------------------------- */
 
 /* Inside the caller's transaction on c: locks up to `limit` outbox rows
- * that are not enqueued yet and up to `limit` that were enqueued more than
- * redeliver_ms ago (FOR UPDATE SKIP LOCKED, so concurrent relays of other
- * replicas take other rows), sets their enqueued_at to now() and returns
- * them as (order_id, request_id) text rows: fewer than `limit` rows means
- * nothing more is due. Rolling back un-claims them.
+ * of each kind - unsent (enqueued_at NULL) and created since fresh_from_us
+ * (microseconds since the epoch; INT64_MAX: none of this kind), unsent and
+ * created more than redeliver_ms ago, sent more than redeliver_ms ago -
+ * with FOR UPDATE SKIP LOCKED (so concurrent relays of other replicas take
+ * other rows), sets their enqueued_at to now() and returns them as
+ * (order_id, request_id) text rows: fewer than `limit` rows means nothing
+ * more is due. Rolling back un-claims them (see order_outbox.c).
  * OWNERSHIP: the caller PQclear()s the result. ON ERROR: NULL, err filled. */
-PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms, se_pg_err *err);
+PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms,
+                                   int64_t fresh_from_us, se_pg_err *err);
 
-/* Its SQL text (both values are written into it: see order_store.c), for
- * the EXPLAIN tests. */
+/* Its SQL text (limit and redeliver_ms are written into it, fresh_from is
+ * its parameter $1: see order_store.c), for the EXPLAIN tests. */
 void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redeliver_ms);
 
 /* Run at the start of every session of the order service's connections.
@@ -160,5 +176,16 @@ void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redelive
  * generic plans of every statement are EXPLAINed by test_order_query
  * (list_queries_use_indexes), so planning once per session is safe. */
 #define ORDER_PG_SESSION_SQL "SET plan_cache_mode = force_generic_plan"
+
+/* The payment pool's sessions also commit asynchronously: a payment
+ * statement's commit does not wait for its WAL flush. Safe because the
+ * outbox row of an order is deleted by the same statement that records
+ * its outcome: if a crash loses that commit, the row is still there, the
+ * relay enqueues the job again, and the charge is replayed under the same
+ * idempotency key (the gateway answers the first charge; nothing is
+ * charged twice). CreateOrder keeps synchronous commits: its 202 promises
+ * the order is stored. */
+#define ORDER_PG_PAYMENT_SESSION_SQL                                                         \
+    "SET plan_cache_mode = force_generic_plan; SET synchronous_commit = off"
 
 #endif

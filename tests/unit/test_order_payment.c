@@ -556,6 +556,9 @@ START_TEST(configuration_comes_from_the_environment)
     setenv("SE_ORDER_OUTBOX_POLL_MS", "20", 1);
     setenv("SE_ORDER_OUTBOX_BATCH", "10", 1);
     setenv("SE_ORDER_PAYMENT_REDELIVER_MS", "1234", 1);
+    setenv("SE_ORDER_PAYMENT_PG_POOL_SIZE", "3", 1);
+    setenv("SE_ORDER_INSERT_BATCH", "17", 1);
+    setenv("SE_ORDER_INSERT_CONCURRENCY", "5", 1);
     order_service_config cfg;
     order_service_config_from_env(&cfg);
     ck_assert_str_eq(cfg.pg_url, "postgresql://x@127.0.0.1:1/db");
@@ -567,6 +570,12 @@ START_TEST(configuration_comes_from_the_environment)
     ck_assert_int_eq(cfg.outbox.poll_ms, 20);
     ck_assert_int_eq(cfg.outbox.batch, 10);
     ck_assert_int_eq(cfg.outbox.redeliver_ms, 1234);
+    ck_assert_int_eq(cfg.payment_pg_pool_size, 3);
+    ck_assert_int_eq(cfg.insert_batch, 17);
+    ck_assert_int_eq(cfg.insert_concurrency, 5);
+    unsetenv("SE_ORDER_PAYMENT_PG_POOL_SIZE");
+    unsetenv("SE_ORDER_INSERT_BATCH");
+    unsetenv("SE_ORDER_INSERT_CONCURRENCY");
     unsetenv("SE_ORDER_PG_POOL_SIZE");
     unsetenv("SE_PAYMENT_STREAM");
     unsetenv("SE_ORDER_PAYMENT_REDELIVER_MS");
@@ -574,6 +583,9 @@ START_TEST(configuration_comes_from_the_environment)
     ck_assert_int_eq(cfg.pg_pool_size, 16);
     ck_assert_str_eq(cfg.outbox.stream, "se:payment:jobs");
     ck_assert_int_eq(cfg.outbox.redeliver_ms, 300000);
+    ck_assert_int_eq(cfg.payment_pg_pool_size, 4);
+    ck_assert_int_eq(cfg.insert_batch, 64);
+    ck_assert_int_eq(cfg.insert_concurrency, 2);
 }
 END_TEST
 
