@@ -7,13 +7,19 @@
 #   make gen-check  fail if gen/ is stale
 #   make bench      run the benchmarks (bench/run.sh)
 #   make asan       ASan+UBSan build in build-asan/
-#   make clean      remove build folders and .run/
+#   make k8s-render OUT=<dir> [VALUES="<values file>..."]
+#                   render the Kubernetes chart (deploy/k8s) into <dir>,
+#                   one file per object (tools/k8s/render, offline)
+#   make k8s-check  validate the chart and the image build offline
+#                   (scripts/k8s-check.sh; CI runs it after make test)
+#   make clean      remove build folders (build-k8s too) and .run/
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 PLUGIN = $(CURDIR)/$(BUILD)/tools/protoc-gen-se/protoc-gen-se
+K8S_DIR ?= build-k8s
 
-.PHONY: all build configure test run gen gen-check bench asan clean
+.PHONY: all build configure test run gen gen-check bench asan k8s-render k8s-check clean
 
 all: build
 
@@ -46,7 +52,17 @@ asan:
 	cmake -S . -B $(ASAN_BUILD) -DSE_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+k8s-render:
+	@test -n "$(OUT)" || { echo 'usage: make k8s-render OUT=<dir> [VALUES="deploy/k8s/values-production.yaml"]' >&2; exit 2; }
+	@scripts/install-deps.sh
+	tools/k8s/build-render.sh $(K8S_DIR)/bin/k8s-render
+	$(K8S_DIR)/bin/k8s-render --chart deploy/k8s $(foreach f,$(VALUES),-f $(f)) --out $(OUT)
+
+k8s-check:
+	@scripts/install-deps.sh
+	SE_BUILD_DIR=$(BUILD) SE_K8S_DIR=$(K8S_DIR) scripts/k8s-check.sh
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(K8S_DIR)
 	@if [ -f .run/stack/env ]; then scripts/stack.sh stop .run/stack || true; fi
 	rm -rf .run

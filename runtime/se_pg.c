@@ -677,3 +677,24 @@ int se_pg_migrate(se_pg_conn *c, const char *scope, const char *dir, se_pg_err *
     free(ents);
     return rc;
 }
+
+int se_pg_migrate_main(const char *scope, const se_pg_migration *m, size_t n)
+{
+    const char *url = se_env_str("SE_PG_URL", NULL);
+    if (url == NULL) {
+        se_log_fields(SE_LOG_ERROR, "config_invalid",
+                      "\"variable\":\"SE_PG_URL\",\"msg\":\"SE_PG_URL is required\"");
+        return 2;
+    }
+    se_pg_err err;
+    se_pg_conn *c = se_pg_conn_create(url, &err);
+    if (c == NULL)
+        return 1; /* logged */
+    int applied = se_pg_migrate_list(c, scope, m, n, &err);
+    se_pg_conn_destroy(c);
+    if (applied < 0)
+        return 1; /* logged */
+    se_log_fields(SE_LOG_INFO, "migrations_done", "\"scope\":\"%s\",\"applied\":%d", scope,
+                  applied);
+    return 0;
+}

@@ -151,4 +151,12 @@ int se_pg_migrate_list(se_pg_conn *c, const char *scope, const se_pg_migration *
 /* Same with the *.sql files of directory `dir`, in name order. */
 int se_pg_migrate(se_pg_conn *c, const char *scope, const char *dir, se_pg_err *err);
 
+/* The whole of `<service> --migrate-only` (the Kubernetes migration Job,
+ * run before install and upgrade): connects with SE_PG_URL, applies the
+ * migrations of `scope` (se_pg_migrate_list, so concurrent runs are safe)
+ * and returns the process exit code: 0 when the schema is up to date (one
+ * log line with how many were applied), 1 on a database error (logged), 2
+ * when SE_PG_URL is unset. THREAD: main. OWNERSHIP: m is borrowed. */
+int se_pg_migrate_main(const char *scope, const se_pg_migration *m, size_t n);
+
 #endif

@@ -18,6 +18,11 @@ packages=(
     # tests, interop and benchmarks
     check libsubunit-dev valgrind python3 python3-grpcio python3-grpc-tools
     python3-protobuf python3-websockets wrk nghttp2-client curl
+    # Kubernetes chart checks (make k8s-check): the Go renderer on Debian's
+    # packaged sprig (helm's template functions), its schema and YAML
+    # libraries, yamllint, and Node.js for the schema and policy checker
+    golang-go golang-github-masterminds-sprig-dev golang-github-masterminds-semver-dev
+    golang-github-xeipuuv-gojsonschema-dev golang-gopkg-yaml.v3-dev yamllint nodejs
 )
 
 # One dpkg-query for all: it prints the packages it knows (unknown ones only
@@ -27,6 +32,9 @@ missing=()
 for p in "${packages[@]}"; do
     [[ "$installed" == *" $p:installed "* ]] || missing+=("$p")
 done
+# npm: NodeSource's nodejs carries its own; Debian's nodejs needs the npm
+# package (which conflicts with NodeSource's), so ask for it only then.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -4,12 +4,15 @@
  *   se-menu                   serve (applies pending migrations first)
  *   se-menu --seed-if-empty   load the demo data set into an empty
  *                             catalogue first, then serve
+ *   se-menu --migrate-only    apply pending migrations and exit (the
+ *                             Kubernetes migration Job)
  *
  * Configuration: README.md (SE_PG_*, SE_REDIS_*, SE_MENU_*).
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "menu_migrations.h"
 #include "menu_seed.h"
 #include "menu_service.h"
 #include "se_log.h"
@@ -36,13 +39,17 @@ static int register_menu(se_server *s, void *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--migrate-only") == 0) {
+        se_log_init("menu");
+        return se_pg_migrate_main("menu", menu_migrations, menu_n_migrations);
+    }
     if (argc == 2 && strcmp(argv[1], "--seed-if-empty") == 0) {
         se_log_init("menu");
         char *seed_argv[] = {argv[0], "--if-empty", NULL};
         if (menu_seed_main(2, seed_argv) != 0)
             return 1;
     } else if (argc > 1) {
-        fprintf(stderr, "usage: %s [--seed-if-empty]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--seed-if-empty | --migrate-only]\n", argv[0]);
         return 2;
     }
     static const se_service_def def = {"menu", "MENU", register_menu, NULL};

@@ -456,6 +456,37 @@ START_TEST(migrations_apply_once_in_order)
 }
 END_TEST
 
+/* `se-menu/se-order --migrate-only` (the Kubernetes migration Job): the
+ * exit code says what happened. */
+START_TEST(migrate_main_applies_and_reports_by_exit_code)
+{
+    char table[64], sql[128];
+    snprintf(table, sizeof table, "%s", uniq("mig_main"));
+    snprintf(sql, sizeof sql, "CREATE TABLE %s (id int)", table);
+    const se_pg_migration m[] = {{"001_table.sql", sql}};
+    const char *scope = uniq("scope_main");
+    char url[512];
+    snprintf(url, sizeof url, "%s", pg_url());
+    unsetenv("SE_PG_URL");
+    ck_assert_int_eq(se_pg_migrate_main(scope, m, 1), 2);
+    setenv("SE_PG_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", 1);
+    ck_assert_int_eq(se_pg_migrate_main(scope, m, 1), 1);
+    setenv("SE_PG_URL", url, 1);
+    ck_assert_int_eq(se_pg_migrate_main(scope, m, 1), 0);
+    ck_assert_int_eq(se_pg_migrate_main(scope, m, 1), 0); /* up to date */
+    se_pg_conn *c = connect_or_fail();
+    ck_assert_int_eq(count_rows(c, table), 0); /* the table exists, empty */
+    const char *p[] = {scope};
+    se_pg_err err;
+    PGresult *r = se_pg_exec_params(c, "SELECT count(*) FROM schema_migrations WHERE scope = $1",
+                                    1, p, 0, &err);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    se_pg_conn_destroy(c);
+}
+END_TEST
+
 START_TEST(failing_migration_is_rolled_back)
 {
     se_pg_conn *c = connect_or_fail();
@@ -588,6 +619,7 @@ static Suite *pg_suite(void)
     tcase_add_test(tc, tx_commits_and_rolls_back);
     tcase_add_test(tc, tx_retries_serialization_failures);
     tcase_add_test(tc, migrations_apply_once_in_order);
+    tcase_add_test(tc, migrate_main_applies_and_reports_by_exit_code);
     tcase_add_test(tc, failing_migration_is_rolled_back);
     tcase_add_test(tc, concurrent_replicas_apply_each_migration_once);
     tcase_add_test(tc, pool_shared_by_threads);

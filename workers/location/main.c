@@ -8,5 +8,9 @@
 
 int main(void)
 {
-    return se_worker_main("location_worker", se_worker_placeholder_body, "issue 5");
+    /* the health server (SE_LOCATION_WORKER_ADDR, :50062) answers the
+     * Kubernetes gRPC probes even before the worker's real body lands */
+    static const se_worker_def def = {"location_worker", "LOCATION_WORKER",
+                                      se_worker_placeholder_body, "issue 5"};
+    return se_worker_main_ex(&def);
 }
