@@ -7,15 +7,10 @@
  * CTE's plan, the WAL flush), not per row. Batching concurrent calls pays
  * it once per batch; a lone call is not delayed.
  *
- * How (leader/followers, no thread of its own): a caller queues its order
- * and, while fewer than max_in_flight batches run, becomes the leader of a
- * new batch: it takes up to max_batch queued orders (its own among them,
- * or ahead of it), runs the statement on its own thread, hands every order
- * its outcome and wakes the others. A caller that finds max_in_flight
- * batches running waits; when one ends, a waiter leads the next batch with
- * everything that queued meanwhile. So batches grow exactly as much as the
- * database is slower than the arrivals, and a caller waits at most for the
- * batch in front of it. After the commit the leader also hands the new
+ * How: the runtime's leader/followers batching (se_batch.h): the caller
+ * whose order starts a batch runs it on its own thread for everything
+ * queued meanwhile, so batches grow only as much as the database is
+ * slower than the arrivals. After the commit the leader also hands the new
  * orders' payment jobs to Redis in one pipeline (order_outbox_enqueue).
  *
  * Configuration (environment; read by order_service_config_from_env):
@@ -25,8 +20,7 @@
  *
  * THREAD: order_batch_insert from any thread at once.
  * OWNERSHIP: the batch borrows the store and the outbox (they must outlive
- * it); the caller
- * destroys the batch after the last insert returned.
+ * it); the caller destroys the batch after the last insert returned.
  */
 #ifndef ORDER_BATCH_H
 #define ORDER_BATCH_H

@@ -66,23 +66,48 @@ static void reply_order(se_call *call, Swifteats__V1__Order *o)
     se_msg_free(&o->base);
 }
 
-static int id_or_fail(se_call *call, int64_t id, const char *field)
+/* Checks fill st (INVALID_ARGUMENT naming the field) and return -1, or
+ * return 0; the *_or_fail forms answer the call with it. */
+static int invalid(se_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int invalid(se_status *st, const char *fmt, ...)
 {
-    if (id > 0)
-        return 0;
-    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                 "%s must be a positive integer (got %" PRId64 ")", field, id);
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    se_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
     return -1;
 }
 
+static int id_check(se_status *st, int64_t id, const char *field)
+{
+    return id > 0 ? 0
+                  : invalid(st, "%s must be a positive integer (got %" PRId64 ")", field, id);
+}
+
 /* An optional text field (present: non-NULL) of at most max bytes. */
-static int text_max_or_fail(se_call *call, const char *s, size_t max, const char *field)
+static int text_max_check(se_status *st, const char *s, size_t max, const char *field)
 {
     size_t n = s != NULL ? strlen(s) : 0;
-    if (n <= max)
+    return n <= max ? 0 : invalid(st, "%s must be at most %zu bytes (got %zu)", field, max, n);
+}
+
+static int id_or_fail(se_call *call, int64_t id, const char *field)
+{
+    se_status st;
+    if (id_check(&st, id, field) == 0)
         return 0;
-    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s must be at most %zu bytes (got %zu)",
-                 field, max, n);
+    fail_with(call, &st);
+    return -1;
+}
+
+static int text_max_or_fail(se_call *call, const char *s, size_t max, const char *field)
+{
+    se_status st;
+    if (text_max_check(&st, s, max, field) == 0)
+        return 0;
+    fail_with(call, &st);
     return -1;
 }
 
@@ -328,15 +353,22 @@ static void complete_payment(se_call *call, const Swifteats__V1__CompletePayment
 
 /* ---- payment worker ---------------------------------------------------------------------- */
 
+/* GetPaymentJob: 0 and *job, or -1 with st. */
+static int payment_job(order_service *svc, const Swifteats__V1__GetPaymentJobRequest *req,
+                       Swifteats__V1__PaymentJob **job, se_status *st)
+{
+    if (id_check(st, req->order_id, "order_id") != 0)
+        return -1;
+    return order_store_payment_job(order_service_store(svc), req->order_id, req->start_attempt,
+                                   job, st);
+}
+
 static void get_payment_job(se_call *call, const Swifteats__V1__GetPaymentJobRequest *req,
                             void *ctx)
 {
-    if (id_or_fail(call, req->order_id, "order_id") != 0)
-        return;
     Swifteats__V1__PaymentJob *job = NULL;
     se_status st;
-    if (order_store_payment_job(order_service_store(ctx), req->order_id, req->start_attempt,
-                                &job, &st) != 0) {
+    if (payment_job(ctx, req, &job, &st) != 0) {
         fail_with(call, &st);
         return;
     }
@@ -344,81 +376,159 @@ static void get_payment_job(se_call *call, const Swifteats__V1__GetPaymentJobReq
     se_msg_free(&job->base);
 }
 
-/* Answers INVALID_ARGUMENT with the formatted message; returns -1. */
-static int invalid(se_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int invalid(se_call *call, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
-    return -1;
-}
-
 /* complete_outcome and complete_reason of RecordPaymentAttempt: the
  * outcomes CompletePayment takes, each with the attempt status that
  * decides it (an approval confirms, a failure fails). */
-static int complete_outcome_or_fail(se_call *call,
-                                    const Swifteats__V1__RecordPaymentAttemptRequest *req)
+static int complete_outcome_check(se_status *st,
+                                  const Swifteats__V1__RecordPaymentAttemptRequest *req)
 {
     int out = req->complete_outcome;
     if (out != 0 && out != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED &&
         out != SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_PAYMENT_FAILED)
-        return invalid(call, "complete_outcome must be ORDER_STATUS_CONFIRMED or "
-                             "ORDER_STATUS_PAYMENT_FAILED (got %d)", out);
+        return invalid(st, "complete_outcome must be ORDER_STATUS_CONFIRMED or "
+                           "ORDER_STATUS_PAYMENT_FAILED (got %d)", out);
     int want = out == SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_CONFIRMED
                    ? SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS
                    : SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED;
     if (out != 0 && (int)req->status != want)
-        return invalid(call, "complete_outcome %s requires status %s (got %s)",
+        return invalid(st, "complete_outcome %s requires status %s (got %s)",
                        order_status_text(out), order_attempt_status_text(want),
                        order_attempt_status_text(req->status));
-    return text_max_or_fail(call, req->_complete_reason_case ? req->complete_reason : NULL,
-                            TEXT_MAX, "complete_reason");
+    return text_max_check(st, req->_complete_reason_case ? req->complete_reason : NULL,
+                          TEXT_MAX, "complete_reason");
 }
 
 /* The fields of RecordPaymentAttempt, in declaration order. */
-static int attempt_request_or_fail(se_call *call,
-                                   const Swifteats__V1__RecordPaymentAttemptRequest *req)
+static int attempt_request_check(se_status *st,
+                                 const Swifteats__V1__RecordPaymentAttemptRequest *req)
 {
     const char *err = req->_error_message_case ? req->error_message : NULL;
     const char *charge = req->_gateway_charge_id_case ? req->gateway_charge_id : NULL;
-    if (id_or_fail(call, req->order_id, "order_id") != 0)
+    if (id_check(st, req->order_id, "order_id") != 0)
         return -1;
     if (req->attempt_number < 1)
-        return invalid(call, "attempt_number must be >= 1 (got %d)", req->attempt_number);
+        return invalid(st, "attempt_number must be >= 1 (got %d)", req->attempt_number);
     if (req->status == 0)
-        return invalid(call, "status is required");
+        return invalid(st, "status is required");
     if (order_attempt_status_text(req->status) == NULL)
-        return invalid(call, "status %d is not a known PaymentAttemptStatus value", req->status);
+        return invalid(st, "status %d is not a known PaymentAttemptStatus value", req->status);
     if (req->amount <= 0)
-        return invalid(call, "amount must be greater than 0 (got %" PRId64 ")", req->amount);
+        return invalid(st, "amount must be greater than 0 (got %" PRId64 ")", req->amount);
     if (req->status == SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED &&
         (err == NULL || err[0] == '\0'))
-        return invalid(call, "error_message is required when status is failed");
-    if (text_max_or_fail(call, err, TEXT_MAX, "error_message") != 0 ||
-        text_max_or_fail(call, charge, CHARGE_ID_MAX, "gateway_charge_id") != 0 ||
-        text_max_or_fail(call, req->idempotency_key, KEY_MAX, "idempotency_key") != 0)
+        return invalid(st, "error_message is required when status is failed");
+    if (text_max_check(st, err, TEXT_MAX, "error_message") != 0 ||
+        text_max_check(st, charge, CHARGE_ID_MAX, "gateway_charge_id") != 0 ||
+        text_max_check(st, req->idempotency_key, KEY_MAX, "idempotency_key") != 0)
         return -1;
-    return complete_outcome_or_fail(call, req);
+    return complete_outcome_check(st, req);
+}
+
+/* RecordPaymentAttempt: 0 and *a, or -1 with st. */
+static int record_attempt(order_service *svc,
+                          const Swifteats__V1__RecordPaymentAttemptRequest *req,
+                          Swifteats__V1__PaymentAttempt **a, se_status *st)
+{
+    if (attempt_request_check(st, req) != 0)
+        return -1;
+    return order_store_record_attempt(order_service_store(svc), req, a, st);
 }
 
 static void record_payment_attempt(se_call *call,
                                    const Swifteats__V1__RecordPaymentAttemptRequest *req,
                                    void *ctx)
 {
-    if (attempt_request_or_fail(call, req) != 0)
-        return;
     Swifteats__V1__PaymentAttempt *a = NULL;
     se_status st;
-    if (order_store_record_attempt(order_service_store(ctx), req, &a, &st) != 0) {
+    if (record_attempt(ctx, req, &a, &st) != 0) {
         fail_with(call, &st);
         return;
     }
     se_call_reply(call, &a->base);
     se_msg_free(&a->base);
+}
+
+/* ---- the same, several per call ---------------------------------------------------------- */
+
+#define BATCH_MAX 128
+
+/* The batch's size (1..BATCH_MAX) or -1 with the call failed. */
+static int batch_size_or_fail(se_call *call, size_t n, const char *field)
+{
+    if (n >= 1 && n <= BATCH_MAX)
+        return 0;
+    se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s must hold 1 to %d entries (got %zu)",
+                 field, BATCH_MAX, n);
+    return -1;
+}
+
+/* Log lines about one entry carry its own request id (the call's if empty). */
+static void entry_request_id(se_call *call, const char *request_id)
+{
+    se_log_set_request_id(request_id != NULL && request_id[0] != '\0'
+                              ? request_id
+                              : se_call_request_id(call));
+}
+
+static void get_payment_jobs(se_call *call, const Swifteats__V1__GetPaymentJobsRequest *req,
+                             void *ctx)
+{
+    if (batch_size_or_fail(call, req->n_queries, "queries") != 0)
+        return;
+    Swifteats__V1__GetPaymentJobsResponse resp = SWIFTEATS__V1__GET_PAYMENT_JOBS_RESPONSE__INIT;
+    Swifteats__V1__PaymentJobResult results[BATCH_MAX], *ptrs[BATCH_MAX];
+    Swifteats__V1__GetPaymentJobRequest none = SWIFTEATS__V1__GET_PAYMENT_JOB_REQUEST__INIT;
+    for (size_t i = 0; i < req->n_queries; i++) {
+        const Swifteats__V1__PaymentJobQuery *q = req->queries[i];
+        swifteats__v1__payment_job_result__init(&results[i]);
+        ptrs[i] = &results[i];
+        entry_request_id(call, q->request_id);
+        se_status st;
+        if (payment_job(ctx, q->request ? q->request : &none, &results[i].job, &st) != 0) {
+            results[i].code = (int32_t)st.code;
+            results[i].message = se_xstrdup(st.message);
+        }
+    }
+    entry_request_id(call, NULL);
+    resp.n_results = req->n_queries;
+    resp.results = ptrs;
+    se_call_reply(call, &resp.base);
+    for (size_t i = 0; i < req->n_queries; i++) {
+        free(results[i].message != protobuf_c_empty_string ? results[i].message : NULL);
+        se_msg_free(results[i].job ? &results[i].job->base : NULL);
+    }
+}
+
+static void record_payment_attempts(se_call *call,
+                                    const Swifteats__V1__RecordPaymentAttemptsRequest *req,
+                                    void *ctx)
+{
+    if (batch_size_or_fail(call, req->n_reports, "reports") != 0)
+        return;
+    Swifteats__V1__RecordPaymentAttemptsResponse resp =
+        SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPTS_RESPONSE__INIT;
+    Swifteats__V1__PaymentAttemptResult results[BATCH_MAX], *ptrs[BATCH_MAX];
+    Swifteats__V1__RecordPaymentAttemptRequest none =
+        SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST__INIT;
+    for (size_t i = 0; i < req->n_reports; i++) {
+        const Swifteats__V1__PaymentAttemptReport *r = req->reports[i];
+        swifteats__v1__payment_attempt_result__init(&results[i]);
+        ptrs[i] = &results[i];
+        entry_request_id(call, r->request_id);
+        se_status st;
+        if (record_attempt(ctx, r->request ? r->request : &none, &results[i].attempt, &st) != 0) {
+            results[i].code = (int32_t)st.code;
+            results[i].message = se_xstrdup(st.message);
+        }
+    }
+    entry_request_id(call, NULL);
+    resp.n_results = req->n_reports;
+    resp.results = ptrs;
+    se_call_reply(call, &resp.base);
+    for (size_t i = 0; i < req->n_reports; i++) {
+        free(results[i].message != protobuf_c_empty_string ? results[i].message : NULL);
+        se_msg_free(results[i].attempt ? &results[i].attempt->base : NULL);
+    }
 }
 
 const swifteats_v1_order_service_handlers order_handlers = {
@@ -428,5 +538,7 @@ const swifteats_v1_order_service_handlers order_handlers = {
     .cancel_order = cancel_order,
     .get_payment_job = get_payment_job,
     .record_payment_attempt = record_payment_attempt,
+    .get_payment_jobs = get_payment_jobs,
+    .record_payment_attempts = record_payment_attempts,
     .complete_payment = complete_payment,
 };

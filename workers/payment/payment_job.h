@@ -75,6 +75,7 @@
 #include <stdint.h>
 
 #include "payment_breaker.h"
+#include "payment_order_client.h"
 #include "se_rpc.h"
 
 typedef struct payment_job_config {
@@ -89,6 +90,7 @@ typedef struct payment_job_config {
 typedef struct payment_job_env {
     const payment_job_config *cfg;
     se_channel *order;         /* OrderService */
+    payment_order_client *order_client; /* its batched calls; NULL: none */
     se_channel *gateway;       /* PaymentGatewayService */
     payment_breaker *breaker;  /* around Charge */
     /* Sleeps up to ms (0: just checks); returns 1 when the job must give

@@ -35,6 +35,7 @@ struct payment_worker {
     payment_breaker *breaker;
     payment_job_config job_cfg;
     payment_job_env env;
+    payment_order_client *order_client; /* env.order_client */
     se_server *health;         /* borrowed, may be NULL */
     char consumer[128];        /* for logs (cfg's strings are borrowed) */
     int touch_period_ms;       /* how often own entries are refreshed */
@@ -93,6 +94,9 @@ void payment_worker_config_from_env(payment_worker_config *cfg)
     cfg->order_target = se_config_target("ORDER");
     cfg->gateway_target = se_config_target("PAYMENT_GATEWAY");
     cfg->concurrency = (int)se_env_int("SE_PAYMENT_CONCURRENCY", 128, 1, 4096);
+    cfg->order_batch = (int)se_env_int("SE_PAYMENT_ORDER_BATCH", 32, 1, 128);
+    cfg->order_batch_concurrency =
+        (int)se_env_int("SE_PAYMENT_ORDER_BATCH_CONCURRENCY", 2, 1, 64);
     cfg->queue_size = (int)se_env_int("SE_PAYMENT_QUEUE_SIZE", 64, 1, 100000);
     cfg->read_count = (int)se_env_int("SE_PAYMENT_READ_COUNT", 32, 1, 10000);
     cfg->read_block_ms = (int)se_env_int("SE_PAYMENT_READ_BLOCK_MS", 1000, 1, 60000);
@@ -517,8 +521,13 @@ payment_worker *payment_worker_create(const payment_worker_config *cfg)
         se_server_set_health(w->health, PAYMENT_WORKER_HEALTH_BREAKER, 1);
     w->breaker = payment_breaker_create(&cfg->breaker, NULL, NULL, on_breaker_change, w);
     w->job_cfg = cfg->job;
+    se_channel *order = se_channel_get(cfg->order_target);
+    w->order_client = payment_order_client_create(
+        order, cfg->job.order_timeout_ms, cfg->order_batch > 0 ? cfg->order_batch : 32,
+        cfg->order_batch_concurrency > 0 ? cfg->order_batch_concurrency : 2);
     w->env = (payment_job_env){.cfg = &w->job_cfg,
-                               .order = se_channel_get(cfg->order_target),
+                               .order = order,
+                               .order_client = w->order_client,
                                .gateway = se_channel_get(cfg->gateway_target),
                                .breaker = w->breaker,
                                .sleep_ms = job_sleep,
@@ -614,6 +623,7 @@ void payment_worker_destroy(payment_worker *w)
     free(w->owned);
     free(w->fifo);
     free(w->threads);
+    payment_order_client_destroy(w->order_client);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->room);
     pthread_cond_destroy(&w->done);

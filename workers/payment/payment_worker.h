@@ -43,6 +43,9 @@
  *   SE_PAYMENT_DEAD_STREAM (se:payment:dead), SE_PAYMENT_CONSUMER
  *       (<hostname>-<pid>): this worker's consumer name in the group
  *   SE_PAYMENT_CONCURRENCY (128): job threads, i.e. charges in flight
+ *   SE_PAYMENT_ORDER_BATCH (32), SE_PAYMENT_ORDER_BATCH_CONCURRENCY (2):
+ *       order service calls gathered per RPC, and such RPCs in flight per
+ *       method (payment_order_client.h)
  *   SE_PAYMENT_QUEUE_SIZE (64): entries read ahead of the job threads
  *   SE_PAYMENT_READ_COUNT (32): largest XREADGROUP COUNT
  *   SE_PAYMENT_READ_BLOCK_MS (1000): XREADGROUP BLOCK
@@ -80,6 +83,8 @@ typedef struct payment_worker_config {
     const char *order_target;       /* SE_ORDER_TARGET */
     const char *gateway_target;     /* SE_PAYMENT_GATEWAY_TARGET */
     int concurrency;                /* SE_PAYMENT_CONCURRENCY: job threads */
+    int order_batch;                /* SE_PAYMENT_ORDER_BATCH (32); 0: 32 */
+    int order_batch_concurrency;    /* SE_PAYMENT_ORDER_BATCH_CONCURRENCY (2); 0: 2 */
     int queue_size;                 /* SE_PAYMENT_QUEUE_SIZE: FIFO capacity */
     int read_count;                 /* SE_PAYMENT_READ_COUNT */
     int read_block_ms;              /* SE_PAYMENT_READ_BLOCK_MS */

@@ -547,6 +547,366 @@ void   swifteats__v1__record_payment_attempt_request__free_unpacked
   assert(message->base.descriptor == &swifteats__v1__record_payment_attempt_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   swifteats__v1__get_payment_jobs_request__init
+                     (Swifteats__V1__GetPaymentJobsRequest         *message)
+{
+  static const Swifteats__V1__GetPaymentJobsRequest init_value = SWIFTEATS__V1__GET_PAYMENT_JOBS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__get_payment_jobs_request__get_packed_size
+                     (const Swifteats__V1__GetPaymentJobsRequest *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__get_payment_jobs_request__pack
+                     (const Swifteats__V1__GetPaymentJobsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__get_payment_jobs_request__pack_to_buffer
+                     (const Swifteats__V1__GetPaymentJobsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__GetPaymentJobsRequest *
+       swifteats__v1__get_payment_jobs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__GetPaymentJobsRequest *)
+     protobuf_c_message_unpack (&swifteats__v1__get_payment_jobs_request__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__get_payment_jobs_request__free_unpacked
+                     (Swifteats__V1__GetPaymentJobsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__payment_job_query__init
+                     (Swifteats__V1__PaymentJobQuery         *message)
+{
+  static const Swifteats__V1__PaymentJobQuery init_value = SWIFTEATS__V1__PAYMENT_JOB_QUERY__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__payment_job_query__get_packed_size
+                     (const Swifteats__V1__PaymentJobQuery *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_job_query__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__payment_job_query__pack
+                     (const Swifteats__V1__PaymentJobQuery *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_job_query__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__payment_job_query__pack_to_buffer
+                     (const Swifteats__V1__PaymentJobQuery *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_job_query__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__PaymentJobQuery *
+       swifteats__v1__payment_job_query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__PaymentJobQuery *)
+     protobuf_c_message_unpack (&swifteats__v1__payment_job_query__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__payment_job_query__free_unpacked
+                     (Swifteats__V1__PaymentJobQuery *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__payment_job_query__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__get_payment_jobs_response__init
+                     (Swifteats__V1__GetPaymentJobsResponse         *message)
+{
+  static const Swifteats__V1__GetPaymentJobsResponse init_value = SWIFTEATS__V1__GET_PAYMENT_JOBS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__get_payment_jobs_response__get_packed_size
+                     (const Swifteats__V1__GetPaymentJobsResponse *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__get_payment_jobs_response__pack
+                     (const Swifteats__V1__GetPaymentJobsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__get_payment_jobs_response__pack_to_buffer
+                     (const Swifteats__V1__GetPaymentJobsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__GetPaymentJobsResponse *
+       swifteats__v1__get_payment_jobs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__GetPaymentJobsResponse *)
+     protobuf_c_message_unpack (&swifteats__v1__get_payment_jobs_response__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__get_payment_jobs_response__free_unpacked
+                     (Swifteats__V1__GetPaymentJobsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__get_payment_jobs_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__payment_job_result__init
+                     (Swifteats__V1__PaymentJobResult         *message)
+{
+  static const Swifteats__V1__PaymentJobResult init_value = SWIFTEATS__V1__PAYMENT_JOB_RESULT__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__payment_job_result__get_packed_size
+                     (const Swifteats__V1__PaymentJobResult *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_job_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__payment_job_result__pack
+                     (const Swifteats__V1__PaymentJobResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_job_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__payment_job_result__pack_to_buffer
+                     (const Swifteats__V1__PaymentJobResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_job_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__PaymentJobResult *
+       swifteats__v1__payment_job_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__PaymentJobResult *)
+     protobuf_c_message_unpack (&swifteats__v1__payment_job_result__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__payment_job_result__free_unpacked
+                     (Swifteats__V1__PaymentJobResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__payment_job_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__record_payment_attempts_request__init
+                     (Swifteats__V1__RecordPaymentAttemptsRequest         *message)
+{
+  static const Swifteats__V1__RecordPaymentAttemptsRequest init_value = SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__record_payment_attempts_request__get_packed_size
+                     (const Swifteats__V1__RecordPaymentAttemptsRequest *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__record_payment_attempts_request__pack
+                     (const Swifteats__V1__RecordPaymentAttemptsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__record_payment_attempts_request__pack_to_buffer
+                     (const Swifteats__V1__RecordPaymentAttemptsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__RecordPaymentAttemptsRequest *
+       swifteats__v1__record_payment_attempts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__RecordPaymentAttemptsRequest *)
+     protobuf_c_message_unpack (&swifteats__v1__record_payment_attempts_request__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__record_payment_attempts_request__free_unpacked
+                     (Swifteats__V1__RecordPaymentAttemptsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__payment_attempt_report__init
+                     (Swifteats__V1__PaymentAttemptReport         *message)
+{
+  static const Swifteats__V1__PaymentAttemptReport init_value = SWIFTEATS__V1__PAYMENT_ATTEMPT_REPORT__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__payment_attempt_report__get_packed_size
+                     (const Swifteats__V1__PaymentAttemptReport *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_report__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__payment_attempt_report__pack
+                     (const Swifteats__V1__PaymentAttemptReport *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_report__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__payment_attempt_report__pack_to_buffer
+                     (const Swifteats__V1__PaymentAttemptReport *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_report__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__PaymentAttemptReport *
+       swifteats__v1__payment_attempt_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__PaymentAttemptReport *)
+     protobuf_c_message_unpack (&swifteats__v1__payment_attempt_report__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__payment_attempt_report__free_unpacked
+                     (Swifteats__V1__PaymentAttemptReport *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_report__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__record_payment_attempts_response__init
+                     (Swifteats__V1__RecordPaymentAttemptsResponse         *message)
+{
+  static const Swifteats__V1__RecordPaymentAttemptsResponse init_value = SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__record_payment_attempts_response__get_packed_size
+                     (const Swifteats__V1__RecordPaymentAttemptsResponse *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__record_payment_attempts_response__pack
+                     (const Swifteats__V1__RecordPaymentAttemptsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__record_payment_attempts_response__pack_to_buffer
+                     (const Swifteats__V1__RecordPaymentAttemptsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__RecordPaymentAttemptsResponse *
+       swifteats__v1__record_payment_attempts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__RecordPaymentAttemptsResponse *)
+     protobuf_c_message_unpack (&swifteats__v1__record_payment_attempts_response__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__record_payment_attempts_response__free_unpacked
+                     (Swifteats__V1__RecordPaymentAttemptsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__record_payment_attempts_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__payment_attempt_result__init
+                     (Swifteats__V1__PaymentAttemptResult         *message)
+{
+  static const Swifteats__V1__PaymentAttemptResult init_value = SWIFTEATS__V1__PAYMENT_ATTEMPT_RESULT__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__payment_attempt_result__get_packed_size
+                     (const Swifteats__V1__PaymentAttemptResult *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__payment_attempt_result__pack
+                     (const Swifteats__V1__PaymentAttemptResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__payment_attempt_result__pack_to_buffer
+                     (const Swifteats__V1__PaymentAttemptResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__PaymentAttemptResult *
+       swifteats__v1__payment_attempt_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__PaymentAttemptResult *)
+     protobuf_c_message_unpack (&swifteats__v1__payment_attempt_result__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__payment_attempt_result__free_unpacked
+                     (Swifteats__V1__PaymentAttemptResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__payment_attempt_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   swifteats__v1__complete_payment_request__init
                      (Swifteats__V1__CompletePaymentRequest         *message)
 {
@@ -1607,6 +1967,388 @@ const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempt_request__
   (ProtobufCMessageInit) swifteats__v1__record_payment_attempt_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor swifteats__v1__get_payment_jobs_request__field_descriptors[1] =
+{
+  {
+    "queries",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swifteats__V1__GetPaymentJobsRequest, n_queries),
+    offsetof(Swifteats__V1__GetPaymentJobsRequest, queries),
+    &swifteats__v1__payment_job_query__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__get_payment_jobs_request__field_indices_by_name[] = {
+  0,   /* field[0] = queries */
+};
+static const ProtobufCIntRange swifteats__v1__get_payment_jobs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__get_payment_jobs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.GetPaymentJobsRequest",
+  "GetPaymentJobsRequest",
+  "Swifteats__V1__GetPaymentJobsRequest",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__GetPaymentJobsRequest),
+  1,
+  swifteats__v1__get_payment_jobs_request__field_descriptors,
+  swifteats__v1__get_payment_jobs_request__field_indices_by_name,
+  1,  swifteats__v1__get_payment_jobs_request__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__get_payment_jobs_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__payment_job_query__field_descriptors[2] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentJobQuery, request),
+    &swifteats__v1__get_payment_job_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentJobQuery, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__payment_job_query__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange swifteats__v1__payment_job_query__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__payment_job_query__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.PaymentJobQuery",
+  "PaymentJobQuery",
+  "Swifteats__V1__PaymentJobQuery",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__PaymentJobQuery),
+  2,
+  swifteats__v1__payment_job_query__field_descriptors,
+  swifteats__v1__payment_job_query__field_indices_by_name,
+  1,  swifteats__v1__payment_job_query__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__payment_job_query__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__get_payment_jobs_response__field_descriptors[1] =
+{
+  {
+    "results",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swifteats__V1__GetPaymentJobsResponse, n_results),
+    offsetof(Swifteats__V1__GetPaymentJobsResponse, results),
+    &swifteats__v1__payment_job_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__get_payment_jobs_response__field_indices_by_name[] = {
+  0,   /* field[0] = results */
+};
+static const ProtobufCIntRange swifteats__v1__get_payment_jobs_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__get_payment_jobs_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.GetPaymentJobsResponse",
+  "GetPaymentJobsResponse",
+  "Swifteats__V1__GetPaymentJobsResponse",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__GetPaymentJobsResponse),
+  1,
+  swifteats__v1__get_payment_jobs_response__field_descriptors,
+  swifteats__v1__get_payment_jobs_response__field_indices_by_name,
+  1,  swifteats__v1__get_payment_jobs_response__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__get_payment_jobs_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__payment_job_result__field_descriptors[3] =
+{
+  {
+    "code",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentJobResult, code),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentJobResult, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentJobResult, job),
+    &swifteats__v1__payment_job__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__payment_job_result__field_indices_by_name[] = {
+  0,   /* field[0] = code */
+  2,   /* field[2] = job */
+  1,   /* field[1] = message */
+};
+static const ProtobufCIntRange swifteats__v1__payment_job_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__payment_job_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.PaymentJobResult",
+  "PaymentJobResult",
+  "Swifteats__V1__PaymentJobResult",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__PaymentJobResult),
+  3,
+  swifteats__v1__payment_job_result__field_descriptors,
+  swifteats__v1__payment_job_result__field_indices_by_name,
+  1,  swifteats__v1__payment_job_result__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__payment_job_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__record_payment_attempts_request__field_descriptors[1] =
+{
+  {
+    "reports",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swifteats__V1__RecordPaymentAttemptsRequest, n_reports),
+    offsetof(Swifteats__V1__RecordPaymentAttemptsRequest, reports),
+    &swifteats__v1__payment_attempt_report__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__record_payment_attempts_request__field_indices_by_name[] = {
+  0,   /* field[0] = reports */
+};
+static const ProtobufCIntRange swifteats__v1__record_payment_attempts_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempts_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.RecordPaymentAttemptsRequest",
+  "RecordPaymentAttemptsRequest",
+  "Swifteats__V1__RecordPaymentAttemptsRequest",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__RecordPaymentAttemptsRequest),
+  1,
+  swifteats__v1__record_payment_attempts_request__field_descriptors,
+  swifteats__v1__record_payment_attempts_request__field_indices_by_name,
+  1,  swifteats__v1__record_payment_attempts_request__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__record_payment_attempts_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__payment_attempt_report__field_descriptors[2] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentAttemptReport, request),
+    &swifteats__v1__record_payment_attempt_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentAttemptReport, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__payment_attempt_report__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange swifteats__v1__payment_attempt_report__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__payment_attempt_report__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.PaymentAttemptReport",
+  "PaymentAttemptReport",
+  "Swifteats__V1__PaymentAttemptReport",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__PaymentAttemptReport),
+  2,
+  swifteats__v1__payment_attempt_report__field_descriptors,
+  swifteats__v1__payment_attempt_report__field_indices_by_name,
+  1,  swifteats__v1__payment_attempt_report__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__payment_attempt_report__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__record_payment_attempts_response__field_descriptors[1] =
+{
+  {
+    "results",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swifteats__V1__RecordPaymentAttemptsResponse, n_results),
+    offsetof(Swifteats__V1__RecordPaymentAttemptsResponse, results),
+    &swifteats__v1__payment_attempt_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__record_payment_attempts_response__field_indices_by_name[] = {
+  0,   /* field[0] = results */
+};
+static const ProtobufCIntRange swifteats__v1__record_payment_attempts_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempts_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.RecordPaymentAttemptsResponse",
+  "RecordPaymentAttemptsResponse",
+  "Swifteats__V1__RecordPaymentAttemptsResponse",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__RecordPaymentAttemptsResponse),
+  1,
+  swifteats__v1__record_payment_attempts_response__field_descriptors,
+  swifteats__v1__record_payment_attempts_response__field_indices_by_name,
+  1,  swifteats__v1__record_payment_attempts_response__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__record_payment_attempts_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__payment_attempt_result__field_descriptors[3] =
+{
+  {
+    "code",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentAttemptResult, code),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentAttemptResult, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attempt",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__PaymentAttemptResult, attempt),
+    &swifteats__v1__payment_attempt__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__payment_attempt_result__field_indices_by_name[] = {
+  2,   /* field[2] = attempt */
+  0,   /* field[0] = code */
+  1,   /* field[1] = message */
+};
+static const ProtobufCIntRange swifteats__v1__payment_attempt_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__payment_attempt_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.PaymentAttemptResult",
+  "PaymentAttemptResult",
+  "Swifteats__V1__PaymentAttemptResult",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__PaymentAttemptResult),
+  3,
+  swifteats__v1__payment_attempt_result__field_descriptors,
+  swifteats__v1__payment_attempt_result__field_indices_by_name,
+  1,  swifteats__v1__payment_attempt_result__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__payment_attempt_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor swifteats__v1__complete_payment_request__field_descriptors[4] =
 {
   {
@@ -1684,7 +2426,7 @@ const ProtobufCMessageDescriptor swifteats__v1__complete_payment_request__descri
   (ProtobufCMessageInit) swifteats__v1__complete_payment_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor swifteats__v1__order_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor swifteats__v1__order_service__method_descriptors[9] =
 {
   { "CreateOrder", &swifteats__v1__create_order_request__descriptor, &swifteats__v1__order__descriptor },
   { "GetOrder", &swifteats__v1__get_order_request__descriptor, &swifteats__v1__order__descriptor },
@@ -1692,16 +2434,20 @@ static const ProtobufCMethodDescriptor swifteats__v1__order_service__method_desc
   { "CancelOrder", &swifteats__v1__cancel_order_request__descriptor, &swifteats__v1__order__descriptor },
   { "GetPaymentJob", &swifteats__v1__get_payment_job_request__descriptor, &swifteats__v1__payment_job__descriptor },
   { "RecordPaymentAttempt", &swifteats__v1__record_payment_attempt_request__descriptor, &swifteats__v1__payment_attempt__descriptor },
+  { "GetPaymentJobs", &swifteats__v1__get_payment_jobs_request__descriptor, &swifteats__v1__get_payment_jobs_response__descriptor },
+  { "RecordPaymentAttempts", &swifteats__v1__record_payment_attempts_request__descriptor, &swifteats__v1__record_payment_attempts_response__descriptor },
   { "CompletePayment", &swifteats__v1__complete_payment_request__descriptor, &swifteats__v1__order__descriptor },
 };
 const unsigned swifteats__v1__order_service__method_indices_by_name[] = {
   3,        /* CancelOrder */
-  6,        /* CompletePayment */
+  8,        /* CompletePayment */
   0,        /* CreateOrder */
   1,        /* GetOrder */
   4,        /* GetPaymentJob */
+  6,        /* GetPaymentJobs */
   2,        /* ListOrders */
-  5         /* RecordPaymentAttempt */
+  5,        /* RecordPaymentAttempt */
+  7         /* RecordPaymentAttempts */
 };
 const ProtobufCServiceDescriptor swifteats__v1__order_service__descriptor =
 {
@@ -1710,7 +2456,7 @@ const ProtobufCServiceDescriptor swifteats__v1__order_service__descriptor =
   "OrderService",
   "Swifteats__V1__OrderService",
   "swifteats.v1",
-  7,
+  9,
   swifteats__v1__order_service__method_descriptors,
   swifteats__v1__order_service__method_indices_by_name
 };
@@ -1762,13 +2508,29 @@ void swifteats__v1__order_service__record_payment_attempt(ProtobufCService *serv
   assert(service->descriptor == &swifteats__v1__order_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void swifteats__v1__order_service__get_payment_jobs(ProtobufCService *service,
+                                                    const Swifteats__V1__GetPaymentJobsRequest *input,
+                                                    Swifteats__V1__GetPaymentJobsResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &swifteats__v1__order_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void swifteats__v1__order_service__record_payment_attempts(ProtobufCService *service,
+                                                           const Swifteats__V1__RecordPaymentAttemptsRequest *input,
+                                                           Swifteats__V1__RecordPaymentAttemptsResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &swifteats__v1__order_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void swifteats__v1__order_service__complete_payment(ProtobufCService *service,
                                                     const Swifteats__V1__CompletePaymentRequest *input,
                                                     Swifteats__V1__Order_Closure closure,
                                                     void *closure_data)
 {
   assert(service->descriptor == &swifteats__v1__order_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__order_service__init (Swifteats__V1__OrderService_Service *service,
                                          Swifteats__V1__OrderService_ServiceDestroy destroy)

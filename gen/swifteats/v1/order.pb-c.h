@@ -31,6 +31,14 @@ typedef struct Swifteats__V1__CancelOrderRequest Swifteats__V1__CancelOrderReque
 typedef struct Swifteats__V1__GetPaymentJobRequest Swifteats__V1__GetPaymentJobRequest;
 typedef struct Swifteats__V1__PaymentJob Swifteats__V1__PaymentJob;
 typedef struct Swifteats__V1__RecordPaymentAttemptRequest Swifteats__V1__RecordPaymentAttemptRequest;
+typedef struct Swifteats__V1__GetPaymentJobsRequest Swifteats__V1__GetPaymentJobsRequest;
+typedef struct Swifteats__V1__PaymentJobQuery Swifteats__V1__PaymentJobQuery;
+typedef struct Swifteats__V1__GetPaymentJobsResponse Swifteats__V1__GetPaymentJobsResponse;
+typedef struct Swifteats__V1__PaymentJobResult Swifteats__V1__PaymentJobResult;
+typedef struct Swifteats__V1__RecordPaymentAttemptsRequest Swifteats__V1__RecordPaymentAttemptsRequest;
+typedef struct Swifteats__V1__PaymentAttemptReport Swifteats__V1__PaymentAttemptReport;
+typedef struct Swifteats__V1__RecordPaymentAttemptsResponse Swifteats__V1__RecordPaymentAttemptsResponse;
+typedef struct Swifteats__V1__PaymentAttemptResult Swifteats__V1__PaymentAttemptResult;
 typedef struct Swifteats__V1__CompletePaymentRequest Swifteats__V1__CompletePaymentRequest;
 
 
@@ -458,6 +466,136 @@ struct  Swifteats__V1__RecordPaymentAttemptRequest
     , 0, 0, SWIFTEATS__V1__PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, SWIFTEATS__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___ERROR_MESSAGE__NOT_SET, {0}, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID__NOT_SET, {0}, SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON__NOT_SET, {0} }
 
 
+/*
+ * GetPaymentJob queries answered together (GetPaymentJobs).
+ */
+struct  Swifteats__V1__GetPaymentJobsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 128 queries.
+   */
+  size_t n_queries;
+  Swifteats__V1__PaymentJobQuery **queries;
+};
+#define SWIFTEATS__V1__GET_PAYMENT_JOBS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__get_payment_jobs_request__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * One GetPaymentJobs query.
+ */
+struct  Swifteats__V1__PaymentJobQuery
+{
+  ProtobufCMessage base;
+  Swifteats__V1__GetPaymentJobRequest *request;
+  /*
+   * Request id of the job (its order's CreateOrder call), for the order
+   * service's log lines about this query; empty: the call's.
+   */
+  char *request_id;
+};
+#define SWIFTEATS__V1__PAYMENT_JOB_QUERY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__payment_job_query__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Swifteats__V1__GetPaymentJobsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * One per query, in request order.
+   */
+  size_t n_results;
+  Swifteats__V1__PaymentJobResult **results;
+};
+#define SWIFTEATS__V1__GET_PAYMENT_JOBS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__get_payment_jobs_response__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * The answer to one query: code 0 (OK) and job, or a gRPC status code and
+ * message as GetPaymentJob would have failed with.
+ */
+struct  Swifteats__V1__PaymentJobResult
+{
+  ProtobufCMessage base;
+  int32_t code;
+  char *message;
+  Swifteats__V1__PaymentJob *job;
+};
+#define SWIFTEATS__V1__PAYMENT_JOB_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__payment_job_result__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * RecordPaymentAttempt reports sent together (RecordPaymentAttempts).
+ */
+struct  Swifteats__V1__RecordPaymentAttemptsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 128 reports.
+   */
+  size_t n_reports;
+  Swifteats__V1__PaymentAttemptReport **reports;
+};
+#define SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__record_payment_attempts_request__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * One RecordPaymentAttempts report.
+ */
+struct  Swifteats__V1__PaymentAttemptReport
+{
+  ProtobufCMessage base;
+  Swifteats__V1__RecordPaymentAttemptRequest *request;
+  /*
+   * As PaymentJobQuery.request_id.
+   */
+  char *request_id;
+};
+#define SWIFTEATS__V1__PAYMENT_ATTEMPT_REPORT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__payment_attempt_report__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Swifteats__V1__RecordPaymentAttemptsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * One per report, in request order.
+   */
+  size_t n_results;
+  Swifteats__V1__PaymentAttemptResult **results;
+};
+#define SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__record_payment_attempts_response__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * The answer to one report: code 0 (OK) and the attempt as stored, or a
+ * gRPC status code and message as RecordPaymentAttempt would have failed
+ * with.
+ */
+struct  Swifteats__V1__PaymentAttemptResult
+{
+  ProtobufCMessage base;
+  int32_t code;
+  char *message;
+  Swifteats__V1__PaymentAttempt *attempt;
+};
+#define SWIFTEATS__V1__PAYMENT_ATTEMPT_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__payment_attempt_result__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, NULL }
+
+
 typedef enum {
   SWIFTEATS__V1__COMPLETE_PAYMENT_REQUEST___GATEWAY_CHARGE_ID__NOT_SET = 0,
   SWIFTEATS__V1__COMPLETE_PAYMENT_REQUEST___GATEWAY_CHARGE_ID_GATEWAY_CHARGE_ID = 3
@@ -726,6 +864,158 @@ Swifteats__V1__RecordPaymentAttemptRequest *
 void   swifteats__v1__record_payment_attempt_request__free_unpacked
                      (Swifteats__V1__RecordPaymentAttemptRequest *message,
                       ProtobufCAllocator *allocator);
+/* Swifteats__V1__GetPaymentJobsRequest methods */
+void   swifteats__v1__get_payment_jobs_request__init
+                     (Swifteats__V1__GetPaymentJobsRequest         *message);
+size_t swifteats__v1__get_payment_jobs_request__get_packed_size
+                     (const Swifteats__V1__GetPaymentJobsRequest   *message);
+size_t swifteats__v1__get_payment_jobs_request__pack
+                     (const Swifteats__V1__GetPaymentJobsRequest   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__get_payment_jobs_request__pack_to_buffer
+                     (const Swifteats__V1__GetPaymentJobsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__GetPaymentJobsRequest *
+       swifteats__v1__get_payment_jobs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__get_payment_jobs_request__free_unpacked
+                     (Swifteats__V1__GetPaymentJobsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__PaymentJobQuery methods */
+void   swifteats__v1__payment_job_query__init
+                     (Swifteats__V1__PaymentJobQuery         *message);
+size_t swifteats__v1__payment_job_query__get_packed_size
+                     (const Swifteats__V1__PaymentJobQuery   *message);
+size_t swifteats__v1__payment_job_query__pack
+                     (const Swifteats__V1__PaymentJobQuery   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__payment_job_query__pack_to_buffer
+                     (const Swifteats__V1__PaymentJobQuery   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__PaymentJobQuery *
+       swifteats__v1__payment_job_query__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__payment_job_query__free_unpacked
+                     (Swifteats__V1__PaymentJobQuery *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__GetPaymentJobsResponse methods */
+void   swifteats__v1__get_payment_jobs_response__init
+                     (Swifteats__V1__GetPaymentJobsResponse         *message);
+size_t swifteats__v1__get_payment_jobs_response__get_packed_size
+                     (const Swifteats__V1__GetPaymentJobsResponse   *message);
+size_t swifteats__v1__get_payment_jobs_response__pack
+                     (const Swifteats__V1__GetPaymentJobsResponse   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__get_payment_jobs_response__pack_to_buffer
+                     (const Swifteats__V1__GetPaymentJobsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__GetPaymentJobsResponse *
+       swifteats__v1__get_payment_jobs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__get_payment_jobs_response__free_unpacked
+                     (Swifteats__V1__GetPaymentJobsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__PaymentJobResult methods */
+void   swifteats__v1__payment_job_result__init
+                     (Swifteats__V1__PaymentJobResult         *message);
+size_t swifteats__v1__payment_job_result__get_packed_size
+                     (const Swifteats__V1__PaymentJobResult   *message);
+size_t swifteats__v1__payment_job_result__pack
+                     (const Swifteats__V1__PaymentJobResult   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__payment_job_result__pack_to_buffer
+                     (const Swifteats__V1__PaymentJobResult   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__PaymentJobResult *
+       swifteats__v1__payment_job_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__payment_job_result__free_unpacked
+                     (Swifteats__V1__PaymentJobResult *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__RecordPaymentAttemptsRequest methods */
+void   swifteats__v1__record_payment_attempts_request__init
+                     (Swifteats__V1__RecordPaymentAttemptsRequest         *message);
+size_t swifteats__v1__record_payment_attempts_request__get_packed_size
+                     (const Swifteats__V1__RecordPaymentAttemptsRequest   *message);
+size_t swifteats__v1__record_payment_attempts_request__pack
+                     (const Swifteats__V1__RecordPaymentAttemptsRequest   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__record_payment_attempts_request__pack_to_buffer
+                     (const Swifteats__V1__RecordPaymentAttemptsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__RecordPaymentAttemptsRequest *
+       swifteats__v1__record_payment_attempts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__record_payment_attempts_request__free_unpacked
+                     (Swifteats__V1__RecordPaymentAttemptsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__PaymentAttemptReport methods */
+void   swifteats__v1__payment_attempt_report__init
+                     (Swifteats__V1__PaymentAttemptReport         *message);
+size_t swifteats__v1__payment_attempt_report__get_packed_size
+                     (const Swifteats__V1__PaymentAttemptReport   *message);
+size_t swifteats__v1__payment_attempt_report__pack
+                     (const Swifteats__V1__PaymentAttemptReport   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__payment_attempt_report__pack_to_buffer
+                     (const Swifteats__V1__PaymentAttemptReport   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__PaymentAttemptReport *
+       swifteats__v1__payment_attempt_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__payment_attempt_report__free_unpacked
+                     (Swifteats__V1__PaymentAttemptReport *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__RecordPaymentAttemptsResponse methods */
+void   swifteats__v1__record_payment_attempts_response__init
+                     (Swifteats__V1__RecordPaymentAttemptsResponse         *message);
+size_t swifteats__v1__record_payment_attempts_response__get_packed_size
+                     (const Swifteats__V1__RecordPaymentAttemptsResponse   *message);
+size_t swifteats__v1__record_payment_attempts_response__pack
+                     (const Swifteats__V1__RecordPaymentAttemptsResponse   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__record_payment_attempts_response__pack_to_buffer
+                     (const Swifteats__V1__RecordPaymentAttemptsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__RecordPaymentAttemptsResponse *
+       swifteats__v1__record_payment_attempts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__record_payment_attempts_response__free_unpacked
+                     (Swifteats__V1__RecordPaymentAttemptsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__PaymentAttemptResult methods */
+void   swifteats__v1__payment_attempt_result__init
+                     (Swifteats__V1__PaymentAttemptResult         *message);
+size_t swifteats__v1__payment_attempt_result__get_packed_size
+                     (const Swifteats__V1__PaymentAttemptResult   *message);
+size_t swifteats__v1__payment_attempt_result__pack
+                     (const Swifteats__V1__PaymentAttemptResult   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__payment_attempt_result__pack_to_buffer
+                     (const Swifteats__V1__PaymentAttemptResult   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__PaymentAttemptResult *
+       swifteats__v1__payment_attempt_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__payment_attempt_result__free_unpacked
+                     (Swifteats__V1__PaymentAttemptResult *message,
+                      ProtobufCAllocator *allocator);
 /* Swifteats__V1__CompletePaymentRequest methods */
 void   swifteats__v1__complete_payment_request__init
                      (Swifteats__V1__CompletePaymentRequest         *message);
@@ -783,6 +1073,30 @@ typedef void (*Swifteats__V1__PaymentJob_Closure)
 typedef void (*Swifteats__V1__RecordPaymentAttemptRequest_Closure)
                  (const Swifteats__V1__RecordPaymentAttemptRequest *message,
                   void *closure_data);
+typedef void (*Swifteats__V1__GetPaymentJobsRequest_Closure)
+                 (const Swifteats__V1__GetPaymentJobsRequest *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__PaymentJobQuery_Closure)
+                 (const Swifteats__V1__PaymentJobQuery *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__GetPaymentJobsResponse_Closure)
+                 (const Swifteats__V1__GetPaymentJobsResponse *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__PaymentJobResult_Closure)
+                 (const Swifteats__V1__PaymentJobResult *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__RecordPaymentAttemptsRequest_Closure)
+                 (const Swifteats__V1__RecordPaymentAttemptsRequest *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__PaymentAttemptReport_Closure)
+                 (const Swifteats__V1__PaymentAttemptReport *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__RecordPaymentAttemptsResponse_Closure)
+                 (const Swifteats__V1__RecordPaymentAttemptsResponse *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__PaymentAttemptResult_Closure)
+                 (const Swifteats__V1__PaymentAttemptResult *message,
+                  void *closure_data);
 typedef void (*Swifteats__V1__CompletePaymentRequest_Closure)
                  (const Swifteats__V1__CompletePaymentRequest *message,
                   void *closure_data);
@@ -817,6 +1131,14 @@ struct Swifteats__V1__OrderService_Service
                                  const Swifteats__V1__RecordPaymentAttemptRequest *input,
                                  Swifteats__V1__PaymentAttempt_Closure closure,
                                  void *closure_data);
+  void (*get_payment_jobs)(Swifteats__V1__OrderService_Service *service,
+                           const Swifteats__V1__GetPaymentJobsRequest *input,
+                           Swifteats__V1__GetPaymentJobsResponse_Closure closure,
+                           void *closure_data);
+  void (*record_payment_attempts)(Swifteats__V1__OrderService_Service *service,
+                                  const Swifteats__V1__RecordPaymentAttemptsRequest *input,
+                                  Swifteats__V1__RecordPaymentAttemptsResponse_Closure closure,
+                                  void *closure_data);
   void (*complete_payment)(Swifteats__V1__OrderService_Service *service,
                            const Swifteats__V1__CompletePaymentRequest *input,
                            Swifteats__V1__Order_Closure closure,
@@ -835,6 +1157,8 @@ void swifteats__v1__order_service__init (Swifteats__V1__OrderService_Service *se
       function_prefix__ ## cancel_order,\
       function_prefix__ ## get_payment_job,\
       function_prefix__ ## record_payment_attempt,\
+      function_prefix__ ## get_payment_jobs,\
+      function_prefix__ ## record_payment_attempts,\
       function_prefix__ ## complete_payment  }
 void swifteats__v1__order_service__create_order(ProtobufCService *service,
                                                 const Swifteats__V1__CreateOrderRequest *input,
@@ -860,6 +1184,14 @@ void swifteats__v1__order_service__record_payment_attempt(ProtobufCService *serv
                                                           const Swifteats__V1__RecordPaymentAttemptRequest *input,
                                                           Swifteats__V1__PaymentAttempt_Closure closure,
                                                           void *closure_data);
+void swifteats__v1__order_service__get_payment_jobs(ProtobufCService *service,
+                                                    const Swifteats__V1__GetPaymentJobsRequest *input,
+                                                    Swifteats__V1__GetPaymentJobsResponse_Closure closure,
+                                                    void *closure_data);
+void swifteats__v1__order_service__record_payment_attempts(ProtobufCService *service,
+                                                           const Swifteats__V1__RecordPaymentAttemptsRequest *input,
+                                                           Swifteats__V1__RecordPaymentAttemptsResponse_Closure closure,
+                                                           void *closure_data);
 void swifteats__v1__order_service__complete_payment(ProtobufCService *service,
                                                     const Swifteats__V1__CompletePaymentRequest *input,
                                                     Swifteats__V1__Order_Closure closure,
@@ -879,6 +1211,14 @@ extern const ProtobufCMessageDescriptor swifteats__v1__cancel_order_request__des
 extern const ProtobufCMessageDescriptor swifteats__v1__get_payment_job_request__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__payment_job__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempt_request__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__get_payment_jobs_request__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__payment_job_query__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__get_payment_jobs_response__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__payment_job_result__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempts_request__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__payment_attempt_report__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__record_payment_attempts_response__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__payment_attempt_result__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__complete_payment_request__descriptor;
 extern const ProtobufCServiceDescriptor swifteats__v1__order_service__descriptor;
 

@@ -63,6 +63,26 @@ static int swifteats_v1_order_service__record_payment_attempt_invoke(se_call *ca
     return 0;
 }
 
+static int swifteats_v1_order_service__get_payment_jobs_invoke(se_call *call, const ProtobufCMessage *req,
+        const void *handlers, void *ctx)
+{
+    const swifteats_v1_order_service_handlers *h = handlers;
+    if (h->get_payment_jobs == NULL)
+        return -1;
+    h->get_payment_jobs(call, (const Swifteats__V1__GetPaymentJobsRequest *)req, ctx);
+    return 0;
+}
+
+static int swifteats_v1_order_service__record_payment_attempts_invoke(se_call *call, const ProtobufCMessage *req,
+        const void *handlers, void *ctx)
+{
+    const swifteats_v1_order_service_handlers *h = handlers;
+    if (h->record_payment_attempts == NULL)
+        return -1;
+    h->record_payment_attempts(call, (const Swifteats__V1__RecordPaymentAttemptsRequest *)req, ctx);
+    return 0;
+}
+
 static int swifteats_v1_order_service__complete_payment_invoke(se_call *call, const ProtobufCMessage *req,
         const void *handlers, void *ctx)
 {
@@ -127,6 +147,24 @@ const se_method_desc swifteats_v1_order_service_methods[] = {
         .input = &swifteats__v1__record_payment_attempt_request__descriptor,
         .output = &swifteats__v1__payment_attempt__descriptor,
         .invoke = swifteats_v1_order_service__record_payment_attempt_invoke,
+    },
+    [SWIFTEATS_V1_ORDER_SERVICE_METHOD_GET_PAYMENT_JOBS] = {
+        .path = "/swifteats.v1.OrderService/GetPaymentJobs",
+        .name = "GetPaymentJobs",
+        .kind = SE_RPC_UNARY,
+        .idempotent = 1,
+        .input = &swifteats__v1__get_payment_jobs_request__descriptor,
+        .output = &swifteats__v1__get_payment_jobs_response__descriptor,
+        .invoke = swifteats_v1_order_service__get_payment_jobs_invoke,
+    },
+    [SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPTS] = {
+        .path = "/swifteats.v1.OrderService/RecordPaymentAttempts",
+        .name = "RecordPaymentAttempts",
+        .kind = SE_RPC_UNARY,
+        .idempotent = 1,
+        .input = &swifteats__v1__record_payment_attempts_request__descriptor,
+        .output = &swifteats__v1__record_payment_attempts_response__descriptor,
+        .invoke = swifteats_v1_order_service__record_payment_attempts_invoke,
     },
     [SWIFTEATS_V1_ORDER_SERVICE_METHOD_COMPLETE_PAYMENT] = {
         .path = "/swifteats.v1.OrderService/CompletePayment",

@@ -17,8 +17,10 @@ enum {
     SWIFTEATS_V1_ORDER_SERVICE_METHOD_CANCEL_ORDER = 3,
     SWIFTEATS_V1_ORDER_SERVICE_METHOD_GET_PAYMENT_JOB = 4,
     SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPT = 5,
-    SWIFTEATS_V1_ORDER_SERVICE_METHOD_COMPLETE_PAYMENT = 6,
-    SWIFTEATS_V1_ORDER_SERVICE_N_METHODS = 7
+    SWIFTEATS_V1_ORDER_SERVICE_METHOD_GET_PAYMENT_JOBS = 6,
+    SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPTS = 7,
+    SWIFTEATS_V1_ORDER_SERVICE_METHOD_COMPLETE_PAYMENT = 8,
+    SWIFTEATS_V1_ORDER_SERVICE_N_METHODS = 9
 };
 
 /* The service, its methods (indexed by the enum above) and its REST
@@ -134,6 +136,27 @@ typedef struct swifteats_v1_order_service_handlers {
      * swifteats.v1.OrderService RecordPaymentAttempt: unary, idempotent (retried on UNAVAILABLE).
      */
     void (*record_payment_attempt)(se_call *call, const Swifteats__V1__RecordPaymentAttemptRequest *req, void *ctx);
+    /*
+     * Internal (payment worker): GetPaymentJob for several orders in one
+     * call (the worker gathers the jobs its threads start at the same time).
+     * Each query is answered in its own result, in request order, exactly as
+     * GetPaymentJob would answer it alone (code 0 with the job, or the error
+     * code and message); one query's error does not fail the others. The
+     * call itself fails only as a whole (INVALID_ARGUMENT for more than 128
+     * queries, UNAVAILABLE ...), and is then safe to retry.
+     *
+     * swifteats.v1.OrderService GetPaymentJobs: unary, idempotent (retried on UNAVAILABLE).
+     */
+    void (*get_payment_jobs)(se_call *call, const Swifteats__V1__GetPaymentJobsRequest *req, void *ctx);
+    /*
+     * Internal (payment worker): RecordPaymentAttempt for several attempts
+     * in one call, each answered in its own result, in request order, as
+     * RecordPaymentAttempt would answer it alone. Same rules as
+     * GetPaymentJobs.
+     *
+     * swifteats.v1.OrderService RecordPaymentAttempts: unary, idempotent (retried on UNAVAILABLE).
+     */
+    void (*record_payment_attempts)(se_call *call, const Swifteats__V1__RecordPaymentAttemptsRequest *req, void *ctx);
     /*
      * Internal (payment worker): sets the final payment outcome, moving the
      * order from payment_processing to confirmed or payment_failed. Repeating
@@ -446,6 +469,89 @@ static inline se_pending *swifteats_v1_order_service_record_payment_attempt_asyn
     return se_rpc_unary_async_typed(ch, &swifteats_v1_order_service_methods[SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPT],
                                     (const ProtobufCMessage *)req, opts,
                                     swifteats_v1_order_service__record_payment_attempt_adapt, (void (*)(void))cb, arg);
+}
+
+/*
+ * Internal (payment worker): GetPaymentJob for several orders in one
+ * call (the worker gathers the jobs its threads start at the same time).
+ * Each query is answered in its own result, in request order, exactly as
+ * GetPaymentJob would answer it alone (code 0 with the job, or the error
+ * code and message); one query's error does not fail the others. The
+ * call itself fails only as a whole (INVALID_ARGUMENT for more than 128
+ * queries, UNAVAILABLE ...), and is then safe to retry.
+ *
+ * swifteats.v1.OrderService GetPaymentJobs: unary, idempotent (retried on UNAVAILABLE).
+ * Blocking call: 0 and *resp (yours: se_msg_free) on OK; else -1, *resp
+ * NULL and `st` says why. `_async`: cb runs once on a runtime client
+ * thread (resp yours, NULL unless OK); NULL return: cb never runs.
+ */
+static inline int swifteats_v1_order_service_get_payment_jobs(
+        se_channel *ch, const Swifteats__V1__GetPaymentJobsRequest *req, Swifteats__V1__GetPaymentJobsResponse **resp,
+        const se_call_opts *opts, se_status *st)
+{
+    ProtobufCMessage *out = NULL;
+    int rc = se_rpc_unary(ch, &swifteats_v1_order_service_methods[SWIFTEATS_V1_ORDER_SERVICE_METHOD_GET_PAYMENT_JOBS],
+                          (const ProtobufCMessage *)req, &out, opts, st);
+    *resp = (Swifteats__V1__GetPaymentJobsResponse *)out;
+    return rc;
+}
+
+typedef void (*swifteats_v1_order_service_get_payment_jobs_cb)(
+        void *arg, const se_status *st, Swifteats__V1__GetPaymentJobsResponse *resp);
+
+static inline void swifteats_v1_order_service__get_payment_jobs_adapt(void (*fn)(void), void *arg,
+        const se_status *st, ProtobufCMessage *resp)
+{
+    ((swifteats_v1_order_service_get_payment_jobs_cb)fn)(arg, st, (Swifteats__V1__GetPaymentJobsResponse *)resp);
+}
+
+static inline se_pending *swifteats_v1_order_service_get_payment_jobs_async(
+        se_channel *ch, const Swifteats__V1__GetPaymentJobsRequest *req,
+        const se_call_opts *opts, swifteats_v1_order_service_get_payment_jobs_cb cb, void *arg)
+{
+    return se_rpc_unary_async_typed(ch, &swifteats_v1_order_service_methods[SWIFTEATS_V1_ORDER_SERVICE_METHOD_GET_PAYMENT_JOBS],
+                                    (const ProtobufCMessage *)req, opts,
+                                    swifteats_v1_order_service__get_payment_jobs_adapt, (void (*)(void))cb, arg);
+}
+
+/*
+ * Internal (payment worker): RecordPaymentAttempt for several attempts
+ * in one call, each answered in its own result, in request order, as
+ * RecordPaymentAttempt would answer it alone. Same rules as
+ * GetPaymentJobs.
+ *
+ * swifteats.v1.OrderService RecordPaymentAttempts: unary, idempotent (retried on UNAVAILABLE).
+ * Blocking call: 0 and *resp (yours: se_msg_free) on OK; else -1, *resp
+ * NULL and `st` says why. `_async`: cb runs once on a runtime client
+ * thread (resp yours, NULL unless OK); NULL return: cb never runs.
+ */
+static inline int swifteats_v1_order_service_record_payment_attempts(
+        se_channel *ch, const Swifteats__V1__RecordPaymentAttemptsRequest *req, Swifteats__V1__RecordPaymentAttemptsResponse **resp,
+        const se_call_opts *opts, se_status *st)
+{
+    ProtobufCMessage *out = NULL;
+    int rc = se_rpc_unary(ch, &swifteats_v1_order_service_methods[SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPTS],
+                          (const ProtobufCMessage *)req, &out, opts, st);
+    *resp = (Swifteats__V1__RecordPaymentAttemptsResponse *)out;
+    return rc;
+}
+
+typedef void (*swifteats_v1_order_service_record_payment_attempts_cb)(
+        void *arg, const se_status *st, Swifteats__V1__RecordPaymentAttemptsResponse *resp);
+
+static inline void swifteats_v1_order_service__record_payment_attempts_adapt(void (*fn)(void), void *arg,
+        const se_status *st, ProtobufCMessage *resp)
+{
+    ((swifteats_v1_order_service_record_payment_attempts_cb)fn)(arg, st, (Swifteats__V1__RecordPaymentAttemptsResponse *)resp);
+}
+
+static inline se_pending *swifteats_v1_order_service_record_payment_attempts_async(
+        se_channel *ch, const Swifteats__V1__RecordPaymentAttemptsRequest *req,
+        const se_call_opts *opts, swifteats_v1_order_service_record_payment_attempts_cb cb, void *arg)
+{
+    return se_rpc_unary_async_typed(ch, &swifteats_v1_order_service_methods[SWIFTEATS_V1_ORDER_SERVICE_METHOD_RECORD_PAYMENT_ATTEMPTS],
+                                    (const ProtobufCMessage *)req, opts,
+                                    swifteats_v1_order_service__record_payment_attempts_adapt, (void (*)(void))cb, arg);
 }
 
 /*

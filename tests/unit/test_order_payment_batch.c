@@ -1,0 +1,201 @@
+/* test_order_payment_batch.c - the batch forms of the payment worker's
+ * calls against the real order service (PostgreSQL and Redis of the test
+ * stack, menu and order services in-process): GetPaymentJobs and
+ * RecordPaymentAttempts answer every entry as the single call would, in
+ * order, one entry's error failing only that entry; and the worker's
+ * batching client (workers/payment/payment_order_client.c) gathers
+ * concurrent calls into them. */
+#include <check.h>
+#include <pthread.h>
+
+#include "order_test.h"
+#include "payment_order_client.h"
+
+#define ST(x) SWIFTEATS__V1__##x
+
+static Swifteats__V1__Order *new_order(void)
+{
+    return ot_create_simple("cust-batch", ot_orderable_item(1, 0), 2);
+}
+
+START_TEST(get_payment_jobs_answers_each_query)
+{
+    Swifteats__V1__Order *m = new_order();
+    Swifteats__V1__GetPaymentJobRequest r[3] = {ST(GET_PAYMENT_JOB_REQUEST__INIT),
+                                                ST(GET_PAYMENT_JOB_REQUEST__INIT),
+                                                ST(GET_PAYMENT_JOB_REQUEST__INIT)};
+    r[0].order_id = m->id;
+    r[0].start_attempt = 1;
+    r[1].order_id = 987654321; /* no such order */
+    r[2].order_id = 0;         /* invalid */
+    Swifteats__V1__PaymentJobQuery q[3], *qp[3];
+    for (int i = 0; i < 3; i++) {
+        swifteats__v1__payment_job_query__init(&q[i]);
+        q[i].request = &r[i];
+        q[i].request_id = "rid-batch";
+        qp[i] = &q[i];
+    }
+    Swifteats__V1__GetPaymentJobsRequest req = ST(GET_PAYMENT_JOBS_REQUEST__INIT);
+    req.n_queries = 3;
+    req.queries = qp;
+    Swifteats__V1__GetPaymentJobsResponse *resp = NULL;
+    se_status st;
+    ck_assert_int_eq(swifteats_v1_order_service_get_payment_jobs(ot_ch, &req, &resp, NULL, &st),
+                     0);
+    ck_assert_uint_eq(resp->n_results, 3);
+    ck_assert_int_eq(resp->results[0]->code, 0);
+    ck_assert_int_eq(resp->results[0]->job->order_id, m->id);
+    ck_assert_int_eq(resp->results[0]->job->amount, m->total_amount);
+    ck_assert_int_eq(resp->results[0]->job->next_attempt_number, 1);
+    ck_assert_int_eq(resp->results[1]->code, GRPC_STATUS_NOT_FOUND);
+    ck_assert_ptr_null(resp->results[1]->job);
+    ck_assert_int_eq(resp->results[2]->code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq(resp->results[2]->message, "order_id must be a positive integer (got 0)");
+    /* the start was recorded, as GetPaymentJob(start_attempt) does */
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_attempts WHERE order_id = %" PRId64
+                                 " AND status = 'processing'", m->id), 1);
+    se_msg_free(&resp->base);
+    /* an empty batch is refused as a whole */
+    req.n_queries = 0;
+    ck_assert_int_ne(swifteats_v1_order_service_get_payment_jobs(ot_ch, &req, &resp, NULL, &st),
+                     0);
+    ck_assert_int_eq(st.code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq(st.message, "queries must hold 1 to 128 entries (got 0)");
+    se_msg_free(&m->base);
+}
+END_TEST
+
+START_TEST(record_payment_attempts_answers_each_report)
+{
+    Swifteats__V1__Order *m = new_order();
+    Swifteats__V1__RecordPaymentAttemptRequest r[2] = {ST(RECORD_PAYMENT_ATTEMPT_REQUEST__INIT),
+                                                       ST(RECORD_PAYMENT_ATTEMPT_REQUEST__INIT)};
+    r[0].order_id = m->id;
+    r[0].attempt_number = 1;
+    r[0].status = ST(PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS);
+    r[0].amount = m->total_amount;
+    r[0]._gateway_charge_id_case =
+        ST(RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID_GATEWAY_CHARGE_ID);
+    r[0].gateway_charge_id = "ch_batch";
+    r[0].complete_outcome = ST(ORDER_STATUS__ORDER_STATUS_CONFIRMED);
+    r[1] = r[0];
+    r[1].attempt_number = 0; /* invalid */
+    Swifteats__V1__PaymentAttemptReport a[2], *ap[2];
+    for (int i = 0; i < 2; i++) {
+        swifteats__v1__payment_attempt_report__init(&a[i]);
+        a[i].request = &r[i];
+        ap[i] = &a[i];
+    }
+    Swifteats__V1__RecordPaymentAttemptsRequest req = ST(RECORD_PAYMENT_ATTEMPTS_REQUEST__INIT);
+    req.n_reports = 2;
+    req.reports = ap;
+    Swifteats__V1__RecordPaymentAttemptsResponse *resp = NULL;
+    se_status st;
+    ck_assert_int_eq(
+        swifteats_v1_order_service_record_payment_attempts(ot_ch, &req, &resp, NULL, &st), 0);
+    ck_assert_uint_eq(resp->n_results, 2);
+    ck_assert_int_eq(resp->results[0]->code, 0);
+    ck_assert_str_eq(resp->results[0]->attempt->gateway_charge_id, "ch_batch");
+    ck_assert_int_eq(resp->results[1]->code, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq(resp->results[1]->message, "attempt_number must be >= 1 (got 0)");
+    se_msg_free(&resp->base);
+    Swifteats__V1__Order *g = ot_get(m->id, &st);
+    ck_assert_msg(g != NULL, "%s", st.message);
+    ck_assert_int_eq(g->status, ST(ORDER_STATUS__ORDER_STATUS_CONFIRMED));
+    se_msg_free(&g->base);
+    se_msg_free(&m->base);
+}
+END_TEST
+
+/* ---- the worker's batching client ---------------------------------------------------------- */
+
+enum { JOBS = 24 };
+
+typedef struct job_call {
+    payment_order_client *c;
+    int64_t order_id;
+    int64_t amount;
+    int ok;
+    se_status st;
+} job_call;
+
+static void *start_and_confirm(void *arg)
+{
+    job_call *j = arg;
+    Swifteats__V1__GetPaymentJobRequest req = ST(GET_PAYMENT_JOB_REQUEST__INIT);
+    req.order_id = j->order_id;
+    req.start_attempt = 1;
+    Swifteats__V1__PaymentJob *job = NULL;
+    if (payment_order_get_job(j->c, &req, "rid-client", &job, &j->st) != 0)
+        return NULL;
+    Swifteats__V1__RecordPaymentAttemptRequest rec = ST(RECORD_PAYMENT_ATTEMPT_REQUEST__INIT);
+    rec.order_id = j->order_id;
+    rec.attempt_number = job->next_attempt_number;
+    rec.status = ST(PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS);
+    rec.amount = job->amount;
+    rec.complete_outcome = ST(ORDER_STATUS__ORDER_STATUS_CONFIRMED);
+    j->amount = job->amount;
+    se_msg_free(&job->base);
+    Swifteats__V1__PaymentAttempt *a = NULL;
+    if (payment_order_record(j->c, &rec, "rid-client", &a, &j->st) != 0)
+        return NULL;
+    j->ok = a->attempt_number == rec.attempt_number;
+    se_msg_free(&a->base);
+    return NULL;
+}
+
+START_TEST(the_client_gathers_concurrent_calls)
+{
+    payment_order_client *c = payment_order_client_create(ot_ch, SE_T(5000), 8, 1);
+    job_call j[JOBS];
+    pthread_t t[JOBS];
+    int64_t totals[JOBS];
+    for (int i = 0; i < JOBS; i++) {
+        Swifteats__V1__Order *m = new_order();
+        j[i] = (job_call){.c = c, .order_id = m->id};
+        totals[i] = m->total_amount;
+        se_msg_free(&m->base);
+    }
+    for (int i = 0; i < JOBS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, start_and_confirm, &j[i]), 0);
+    for (int i = 0; i < JOBS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < JOBS; i++) {
+        ck_assert_msg(j[i].ok, "job %d: %s", i, j[i].st.message);
+        ck_assert_int_eq(j[i].amount, totals[i]);
+    }
+    ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM orders WHERE status = 'confirmed'"), JOBS);
+    ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM payment_attempts WHERE status = 'success'"),
+                     JOBS);
+    unsigned long calls, entries;
+    payment_order_client_stats(c, &calls, &entries);
+    ck_assert_uint_gt(calls, 0);     /* batch calls were made ... */
+    ck_assert_uint_lt(calls, entries); /* ... and shared */
+    /* a call failing as a whole fails each entry with its status */
+    Swifteats__V1__GetPaymentJobRequest req = ST(GET_PAYMENT_JOB_REQUEST__INIT);
+    req.order_id = 987654321;
+    Swifteats__V1__PaymentJob *job = NULL;
+    se_status st;
+    ck_assert_int_ne(payment_order_get_job(c, &req, "rid-client", &job, &st), 0);
+    ck_assert_int_eq(st.code, GRPC_STATUS_NOT_FOUND);
+    payment_order_client_destroy(c);
+}
+END_TEST
+
+static Suite *order_payment_batch_suite(void)
+{
+    Suite *s = suite_create("order_payment_batch");
+    TCase *tc = tcase_create("batch");
+    tcase_add_checked_fixture(tc, ot_setup, ot_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, get_payment_jobs_answers_each_query);
+    tcase_add_test(tc, record_payment_attempts_answers_each_report);
+    tcase_add_test(tc, the_client_gathers_concurrent_calls);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return se_test_run(order_payment_batch_suite());
+}
