@@ -216,7 +216,8 @@ static void create_priced(se_call *call, order_service *svc,
 {
     order_priced pr;
     se_status st;
-    if (order_pricing_check(order_service_pricing(svc), req, ids, &pr, &st) != 0) {
+    if (order_pricing_check(order_service_pricing(svc), req, ids, se_call_request_id(call), &pr,
+                            &st) != 0) {
         create_unpriced(call, svc, req, key, fp, &st);
         return;
     }

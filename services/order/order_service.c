@@ -34,6 +34,8 @@ void order_service_config_from_env(order_service_config *cfg)
     cfg->insert_concurrency = (int)se_env_int("SE_ORDER_INSERT_CONCURRENCY", 2, 1, 64);
     cfg->menu_target = se_config_target("MENU");
     cfg->menu_timeout_ms = (int)se_env_int("SE_ORDER_MENU_TIMEOUT_MS", 1000, 1, 600000);
+    cfg->menu_batch = (int)se_env_int("SE_ORDER_MENU_BATCH", 16, 1, 128);
+    cfg->menu_concurrency = (int)se_env_int("SE_ORDER_MENU_CONCURRENCY", 2, 1, 64);
     order_outbox_config_from_env(&cfg->outbox);
 }
 
@@ -60,7 +62,9 @@ order_service *order_service_create(const order_service_config *cfg)
         order_service_destroy(svc);
         return NULL;
     }
-    svc->pricing = order_pricing_create(cfg->menu_target, cfg->menu_timeout_ms);
+    svc->pricing = order_pricing_create(cfg->menu_target, cfg->menu_timeout_ms,
+                                        cfg->menu_batch > 0 ? cfg->menu_batch : 16,
+                                        cfg->menu_concurrency > 0 ? cfg->menu_concurrency : 2);
     order_outbox_config oc = cfg->outbox;
     oc.pg_url = cfg->pg_url;
     svc->outbox = order_outbox_create(&oc); /* after the migrations: it reads payment_outbox */

@@ -20,6 +20,9 @@
  *                                  CreateOrder group commit (order_batch.h)
  *   SE_MENU_TARGET (127.0.0.1:50051)  where GetItemsForOrder goes
  *   SE_ORDER_MENU_TIMEOUT_MS (1000)   deadline of that call
+ *   SE_ORDER_MENU_BATCH (16), SE_ORDER_MENU_CONCURRENCY (2)
+ *                                  orders priced per call at most, and
+ *                                  calls in flight (order_pricing.h)
  *   SE_REDIS_URL, SE_REDIS_TIMEOUT_MS, SE_PAYMENT_STREAM, SE_PAYMENT_GROUP,
  *   SE_ORDER_OUTBOX_POLL_MS, SE_ORDER_OUTBOX_BATCH,
  *   SE_ORDER_PAYMENT_REDELIVER_MS  the outbox relay (order_outbox.h)
@@ -47,6 +50,8 @@ typedef struct order_service_config {
     int insert_concurrency;     /* SE_ORDER_INSERT_CONCURRENCY (2); 0: 2 */
     const char *menu_target;    /* SE_MENU_TARGET */
     int menu_timeout_ms;        /* SE_ORDER_MENU_TIMEOUT_MS (1000) */
+    int menu_batch;             /* SE_ORDER_MENU_BATCH (16); 0: 16 */
+    int menu_concurrency;       /* SE_ORDER_MENU_CONCURRENCY (2); 0: 2 */
     order_outbox_config outbox; /* SE_REDIS_*, SE_PAYMENT_*, SE_ORDER_OUTBOX_* (pg_url
                                    is taken from above) */
 } order_service_config;

@@ -444,6 +444,8 @@ typedef struct creator {
     se_status st;
 } creator;
 
+/* Creator k orders 2 lines; every 5th one 50 lines (so a batch's ids
+ * exceed one menu call's 100); every 7th one shows a stale price. */
 static void *create_one(void *arg)
 {
     creator *c = arg;
@@ -452,7 +454,11 @@ static void *create_one(void *arg)
     snprintf(cust, sizeof cust, "cust-b%d", c->k);
     ot_req_init(&o, cust);
     ot_req_add(&o, ot_orderable_item(1, c->k % 3), 1 + c->k % 4);
-    ot_req_add(&o, ot_orderable_item(1, (c->k + 1) % 3), 1);
+    int lines = c->k % 5 == 0 ? 49 : 1;
+    for (int i = 0; i < lines; i++)
+        ot_req_add(&o, ot_orderable_item(1, (c->k + 1 + i) % 3), 1);
+    if (c->k % 7 == 6)
+        o.items[0].price++;
     Swifteats__V1__Order *m = ot_create(&o, &c->st);
     c->id = m ? m->id : -1;
     c->total = m ? m->total_amount : -1;
@@ -465,8 +471,9 @@ static void *create_one(void *arg)
 START_TEST(concurrent_orders_are_inserted_together_and_each_gets_its_own)
 {
     enum { N = 24 };
-    unsigned long batches0, orders0, batches, orders;
+    unsigned long batches0, orders0, batches, orders, priced0, lookups0, priced, lookups;
     order_batch_stats(order_service_batch(ot_svc), &batches0, &orders0);
+    order_pricing_stats(order_service_pricing(ot_svc), &lookups0, &priced0);
     creator c[N];
     pthread_t t[N];
     for (int i = 0; i < N; i++) {
@@ -475,7 +482,14 @@ START_TEST(concurrent_orders_are_inserted_together_and_each_gets_its_own)
     }
     for (int i = 0; i < N; i++)
         pthread_join(t[i], NULL);
+    int created = 0;
     for (int i = 0; i < N; i++) {
+        if (i % 7 == 6) { /* a stale price fails that order only */
+            ck_assert_int_eq(c[i].id, -1);
+            ck_assert_int_eq(c[i].st.code, GRPC_STATUS_FAILED_PRECONDITION);
+            continue;
+        }
+        created++;
         ck_assert_msg(c[i].id > 0, "creator %d: %s", i, c[i].st.message);
         for (int j = 0; j < i; j++)
             ck_assert_int_ne(c[i].id, c[j].id);
@@ -486,15 +500,19 @@ START_TEST(concurrent_orders_are_inserted_together_and_each_gets_its_own)
                  "sum(i.price * i.quantity) FROM order_items i WHERE i.order_id = o.id)",
                  c[i].id, i, c[i].total);
         ck_assert_int_eq(ot_sql_int(sql), 1);
-        ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM order_items WHERE order_id = %" PRId64
-                                     " AND line_no IN (0, 1)", c[i].id), 2);
+        ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM order_items WHERE order_id = %" PRId64,
+                                     c[i].id), i % 5 == 0 ? 50 : 2);
         ck_assert_int_eq(ot_stream_jobs(c[i].id), 1);
     }
-    ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM payment_outbox"), N);
-    /* and they did share statements (8 server threads, 24 callers) */
+    ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM payment_outbox"), created);
+    /* and they did share statements and menu calls (8 server threads, 24
+     * callers) */
     order_batch_stats(order_service_batch(ot_svc), &batches, &orders);
-    ck_assert_uint_eq(orders - orders0, N);
-    ck_assert_uint_lt(batches - batches0, N);
+    ck_assert_uint_eq(orders - orders0, (unsigned long)created);
+    ck_assert_uint_lt(batches - batches0, (unsigned long)created);
+    order_pricing_stats(order_service_pricing(ot_svc), &lookups, &priced);
+    ck_assert_uint_eq(priced - priced0, N);
+    ck_assert_uint_lt(lookups - lookups0, N);
 }
 END_TEST
 

@@ -559,6 +559,8 @@ START_TEST(configuration_comes_from_the_environment)
     setenv("SE_ORDER_PAYMENT_PG_POOL_SIZE", "3", 1);
     setenv("SE_ORDER_INSERT_BATCH", "17", 1);
     setenv("SE_ORDER_INSERT_CONCURRENCY", "5", 1);
+    setenv("SE_ORDER_MENU_BATCH", "9", 1);
+    setenv("SE_ORDER_MENU_CONCURRENCY", "3", 1);
     order_service_config cfg;
     order_service_config_from_env(&cfg);
     ck_assert_str_eq(cfg.pg_url, "postgresql://x@127.0.0.1:1/db");
@@ -573,6 +575,10 @@ START_TEST(configuration_comes_from_the_environment)
     ck_assert_int_eq(cfg.payment_pg_pool_size, 3);
     ck_assert_int_eq(cfg.insert_batch, 17);
     ck_assert_int_eq(cfg.insert_concurrency, 5);
+    ck_assert_int_eq(cfg.menu_batch, 9);
+    ck_assert_int_eq(cfg.menu_concurrency, 3);
+    unsetenv("SE_ORDER_MENU_BATCH");
+    unsetenv("SE_ORDER_MENU_CONCURRENCY");
     unsetenv("SE_ORDER_PAYMENT_PG_POOL_SIZE");
     unsetenv("SE_ORDER_INSERT_BATCH");
     unsetenv("SE_ORDER_INSERT_CONCURRENCY");
@@ -586,6 +592,8 @@ START_TEST(configuration_comes_from_the_environment)
     ck_assert_int_eq(cfg.payment_pg_pool_size, 4);
     ck_assert_int_eq(cfg.insert_batch, 64);
     ck_assert_int_eq(cfg.insert_concurrency, 2);
+    ck_assert_int_eq(cfg.menu_batch, 16);
+    ck_assert_int_eq(cfg.menu_concurrency, 2);
 }
 END_TEST
 
