@@ -17,7 +17,8 @@ bench_cleanup() {
     for p in "${bench_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ ! -f "$work/stack/env" ] || "$root/scripts/stack.sh" stop "$work/stack" >/dev/null || true
-    rm -rf "$work"
+    # SE_BENCH_KEEP=1 keeps the components' logs for a look afterwards
+    if [ "${SE_BENCH_KEEP:-0}" = 1 ]; then log "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap bench_cleanup EXIT
 

@@ -2,9 +2,9 @@
  *
  * DESIGN
  * - Writes are single statements with data-modifying CTEs: CreateOrder's
- *   order + items + outbox row, RecordPaymentAttempt's lock + upsert +
- *   updated_at bump (+ with complete_outcome the move to the final state
- *   and the outbox DELETE), GetPaymentJob's read + lock + attempt start, a
+ *   order + items + outbox row, RecordPaymentAttempt's lock + upsert
+ *   (+ with complete_outcome the move to the final state and the outbox
+ *   DELETE), GetPaymentJob's read + lock + attempt start, a
  *   transition's guarded UPDATE + outbox DELETE. The payment worker's
  *   common case is thus two statements per order: start the attempt,
  *   record its outcome together with the order's final state. One
@@ -24,9 +24,9 @@
  *   compared by request fingerprint.
  * - Reads run without an explicit transaction: an order row, then its items
  *   and its attempts, each in ONE query for a whole ListOrders page
- *   (order_id = ANY($1)), never one query per order. A write committing in
- *   between may make the attempts newer than updated_at; nothing relies on
- *   more.
+ *   (order_id = ANY($1)), never one query per order. The Order's
+ *   updated_at is the later of the row's (its last status change) and its
+ *   attempts' (bump_updated_at).
  * - Every statement is prepared once per connection (se_pg_exec_prepared):
  *   planning the CreateOrder INSERT cost as much as running it.
  * - Text protocol throughout; times are selected as bigint microseconds
@@ -308,6 +308,23 @@ static int owner_of(Swifteats__V1__Order **orders, int n, int64_t id, int *hint)
     return -1;
 }
 
+/* An order's updated_at is "when its status or a payment attempt last
+ * changed" (order.proto). The orders row keeps the status change only: an
+ * attempt's change is in its own row, and writing it into the order too
+ * cost a new version of the order row (and an entry in each of its five
+ * indexes) per payment attempt. So the Order message takes the later of
+ * the two when it is read with its attempts. */
+static void bump_updated_at(Swifteats__V1__Order *o, const Google__Protobuf__Timestamp *t)
+{
+    Google__Protobuf__Timestamp *u = o->updated_at;
+    if (t == NULL || u == NULL)
+        return;
+    if (t->seconds > u->seconds || (t->seconds == u->seconds && t->nanos > u->nanos)) {
+        u->seconds = t->seconds;
+        u->nanos = t->nanos;
+    }
+}
+
 /* Attaches the rows of r (column 0: order_id, then the child's columns) to
  * their orders: items (attempts = 0) or payment_attempts (attempts = 1). */
 static void attach_children(Swifteats__V1__Order **orders, int n, const PGresult *r, int attempts)
@@ -330,10 +347,13 @@ static void attach_children(Swifteats__V1__Order **orders, int n, const PGresult
         if (k < 0)
             continue;
         Swifteats__V1__Order *o = orders[k];
-        if (attempts)
-            o->payment_attempts[o->n_payment_attempts++] = attempt_from_row(r, i, 1);
-        else
+        if (attempts) {
+            Swifteats__V1__PaymentAttempt *a = attempt_from_row(r, i, 1);
+            o->payment_attempts[o->n_payment_attempts++] = a;
+            bump_updated_at(o, a->updated_at);
+        } else {
             o->items[o->n_items++] = item_from_row(r, i, 1);
+        }
     }
     free(count);
 }
@@ -846,8 +866,8 @@ static const char job_sql[] =
  * attempt to start - the latest one if it is still processing (a retried
  * call, a redelivery after a crash: nothing new is started), else the
  * latest + 1 - and, if the order is payment_processing, upserts it as
- * processing with the order's amount and key, bumping updated_at when it
- * changed. Columns: customer_id, total_amount, status, attempt number,
+ * processing with the order's amount and key (the order row itself is
+ * only locked: see bump_updated_at). Columns: customer_id, total_amount, status, attempt number,
  * whether the upsert wrote a row. A concurrent start of the same attempt
  * (its snapshot predates the winner's commit) meets the winner's row in ON
  * CONFLICT: see order_store_payment_job for that case. */
@@ -862,9 +882,7 @@ static const char job_start_sql[] =
     " error_message, gateway_charge_id, idempotency_key)"
     " SELECT o.id, n.num, 'processing', o.total_amount, NULL, NULL, 'order-' || o.id"
     " FROM o, n WHERE o.status = 'payment_processing'" ATTEMPT_UPSERT_CONFLICT
-    " RETURNING a.attempt_number),"
-    " u AS (UPDATE orders SET updated_at = now() WHERE id IN (SELECT id FROM o)"
-    " AND EXISTS (SELECT 1 FROM a))"
+    " RETURNING a.attempt_number)"
     " SELECT o.customer_id, o.total_amount, o.status, n.num, EXISTS (SELECT 1 FROM a)"
     " FROM o, n";
 
@@ -923,8 +941,8 @@ int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
  * id, $7 idempotency key, $8 complete_outcome (NULL: none), $9 its reason.
  * Locks the order while it is payment_processing (so attempts and
  * transitions of one order are serialized), upserts the attempt unless it
- * would not change (or would go back from a final status), and bumps the
- * order's updated_at when it did. With $8 the order also moves to $8 in
+ * would not change (or would go back from a final status); the order row
+ * is only locked (see bump_updated_at). With $8 the order also moves to $8 in
  * the same statement, as transition_sql does for CompletePayment: the lock
  * is the state machine's guard (payment_processing is the only state
  * confirmed and payment_failed are reached from, see allowed_from), a
@@ -939,11 +957,11 @@ static const char attempt_sql[] =
     " error_message, gateway_charge_id, idempotency_key)"
     " SELECT o.id, $2, $3, $4, $5, $6, $7 FROM o" ATTEMPT_UPSERT_CONFLICT
     " RETURNING " ATTEMPT_COLS "),"
-    " u AS (UPDATE orders r SET updated_at = now(), status = coalesce($8::text, r.status),"
+    " u AS (UPDATE orders r SET updated_at = now(), status = $8::text,"
     " gateway_charge_id = CASE WHEN $8::text = 'confirmed'"
     " THEN coalesce($6, r.gateway_charge_id) ELSE r.gateway_charge_id END,"
     " status_reason = coalesce($9::text, r.status_reason)"
-    " WHERE r.id IN (SELECT id FROM o) AND ($8::text IS NOT NULL OR EXISTS (SELECT 1 FROM a))"
+    " WHERE r.id IN (SELECT id FROM o) AND $8::text IS NOT NULL"
     " RETURNING r.id),"
     " d AS (DELETE FROM payment_outbox WHERE $8::text IS NOT NULL"
     " AND order_id IN (SELECT id FROM u))"

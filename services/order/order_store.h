@@ -127,8 +127,9 @@ int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
                             Swifteats__V1__PaymentJob **out, se_status *st);
 
 /* Upserts attempt (order_id, attempt_number) while the order is
- * payment_processing (FAILED_PRECONDITION otherwise), bumping the order's
- * updated_at when the attempt changed. The same values again change
+ * payment_processing (FAILED_PRECONDITION otherwise); the attempt's
+ * updated_at moves with its status, and an Order read with its attempts
+ * shows the later of its own and theirs. The same values again change
  * nothing; an attempt that reached success or failed does not go back to
  * pending or processing (a late retry of an earlier report): both answer
  * the attempt as stored. An empty idempotency_key stores "order-<id>".

@@ -146,7 +146,7 @@ static void *start_and_confirm(void *arg)
 
 START_TEST(the_client_gathers_concurrent_calls)
 {
-    payment_order_client *c = payment_order_client_create(ot_ch, SE_T(5000), 8, 1);
+    payment_order_client *c = payment_order_client_create(ot_ch, SE_T(5000), 8, 1, NULL, NULL);
     job_call j[JOBS];
     pthread_t t[JOBS];
     int64_t totals[JOBS];

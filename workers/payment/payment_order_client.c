@@ -14,6 +14,7 @@
 
 #include "se_alloc.h"
 #include "se_batch.h"
+#include "se_time.h"
 #include "swifteats/v1/order.se.h"
 
 typedef struct entry {
@@ -30,16 +31,28 @@ struct payment_order_client {
     se_batch *jobs, *reports;
     atomic_int single; /* 1: the order service has no batch methods */
     atomic_ulong calls, entries;
+    payment_order_observer observer;
+    void *observer_arg;
 };
+
+/* se_rpc_unary, timed for the observer. */
+static int timed_unary(payment_order_client *c, int method, const ProtobufCMessage *req,
+                       ProtobufCMessage **resp, const se_call_opts *o, se_status *st)
+{
+    int64_t t0 = se_mono_ns() / 1000;
+    int rc = se_rpc_unary(c->order, &swifteats_v1_order_service_methods[method], req, resp, o, st);
+    if (c->observer != NULL)
+        c->observer(c->observer_arg, se_mono_ns() / 1000 - t0, rc == 0);
+    return rc;
+}
 
 /* The entries one at a time (no batch methods, or a batch of one). */
 static void run_single(payment_order_client *c, int method, entry **e, int n)
 {
-    const se_method_desc *m = &swifteats_v1_order_service_methods[method];
     for (int i = 0; i < n; i++) {
         se_call_opts o = {.timeout_ms = c->timeout_ms, .request_id = e[i]->request_id,
                           .detach = 1};
-        e[i]->rc = se_rpc_unary(c->order, m, e[i]->req, &e[i]->resp, &o, &e[i]->st);
+        e[i]->rc = timed_unary(c, method, e[i]->req, &e[i]->resp, &o, &e[i]->st);
     }
 }
 
@@ -183,8 +196,7 @@ static void run_kind(payment_order_client *c, const batch_kind *k, entry **e, in
     se_status st;
     atomic_fetch_add(&c->calls, 1);
     atomic_fetch_add(&c->entries, (unsigned long)n);
-    if (se_rpc_unary(c->order, &swifteats_v1_order_service_methods[k->batch_method], req, &resp,
-                     &o, &st) != 0) {
+    if (timed_unary(c, k->batch_method, req, &resp, &o, &st) != 0) {
         if (st.code == GRPC_STATUS_UNIMPLEMENTED) { /* an older order service */
             atomic_store(&c->single, 1);
             run_single(c, k->single_method, e, n);
@@ -215,9 +227,13 @@ static void run_reports(void *ctx, void **raw, int n)
 }
 
 payment_order_client *payment_order_client_create(se_channel *order, int timeout_ms,
-                                                  int max_batch, int max_in_flight)
+                                                  int max_batch, int max_in_flight,
+                                                  payment_order_observer observer,
+                                                  void *observer_arg)
 {
     payment_order_client *c = se_xcalloc(1, sizeof *c);
+    c->observer = observer;
+    c->observer_arg = observer_arg;
     c->order = order;
     c->timeout_ms = timeout_ms;
     c->jobs = se_batch_create(run_jobs, c, max_batch, max_in_flight);

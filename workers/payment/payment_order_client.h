@@ -27,13 +27,23 @@
 #ifndef PAYMENT_ORDER_CLIENT_H
 #define PAYMENT_ORDER_CLIENT_H
 
+#include <stdint.h>
+
 #include "se_rpc.h"
 #include "swifteats/v1/order.pb-c.h"
 
 typedef struct payment_order_client payment_order_client;
 
+/* Told the duration of every call made to the order service (batch or
+ * single, answered or not: ok = 1 when it answered OK). Runs on the
+ * calling thread with no lock of the client held. */
+typedef void (*payment_order_observer)(void *arg, int64_t duration_us, int ok);
+
+/* observer may be NULL. */
 payment_order_client *payment_order_client_create(se_channel *order, int timeout_ms,
-                                                  int max_batch, int max_in_flight);
+                                                  int max_batch, int max_in_flight,
+                                                  payment_order_observer observer,
+                                                  void *observer_arg);
 void payment_order_client_destroy(payment_order_client *c); /* NULL is fine */
 
 /* As se_rpc_unary of GetPaymentJob / RecordPaymentAttempt: 0 with *resp,

@@ -14,6 +14,8 @@
  */
 #include "payment_worker.h"
 
+#include "payment_limit.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,7 +26,6 @@
 #include <unistd.h>
 
 #include "se_alloc.h"
-#include "se_time.h"
 #include "se_config.h"
 #include "se_log.h"
 #include "se_time.h"
@@ -36,6 +37,9 @@ struct payment_worker {
     payment_job_config job_cfg;
     payment_job_env env;
     payment_order_client *order_client; /* env.order_client */
+    payment_limit limit;       /* under mu: jobs that may run at once */
+    int64_t limit_logged_ms;   /* under mu: last payment_concurrency line */
+    int limit_logged;          /* under mu: the value it reported */
     se_server *health;         /* borrowed, may be NULL */
     char consumer[128];        /* for logs (cfg's strings are borrowed) */
     int touch_period_ms;       /* how often own entries are refreshed */
@@ -93,7 +97,10 @@ void payment_worker_config_from_env(payment_worker_config *cfg)
     b->half_open_probes = (int)se_env_int("SE_PAYMENT_BREAKER_HALF_OPEN_PROBES", 1, 1, 10000);
     cfg->order_target = se_config_target("ORDER");
     cfg->gateway_target = se_config_target("PAYMENT_GATEWAY");
-    cfg->concurrency = (int)se_env_int("SE_PAYMENT_CONCURRENCY", 128, 1, 4096);
+    cfg->concurrency = (int)se_env_int("SE_PAYMENT_CONCURRENCY", 256, 1, 4096);
+    cfg->min_concurrency = (int)se_env_int("SE_PAYMENT_MIN_CONCURRENCY", 32, 1, 4096);
+    cfg->order_latency_target_ms =
+        (int)se_env_int("SE_PAYMENT_ORDER_LATENCY_TARGET_MS", 20, 0, 600000);
     cfg->order_batch = (int)se_env_int("SE_PAYMENT_ORDER_BATCH", 32, 1, 128);
     cfg->order_batch_concurrency =
         (int)se_env_int("SE_PAYMENT_ORDER_BATCH_CONCURRENCY", 2, 1, 64);
@@ -480,7 +487,7 @@ static void *job_thread_main(void *arg)
     unsigned seed = (unsigned)se_mono_ms() ^ (unsigned)(uintptr_t)&seed;
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (w->n_queued == 0 && !w->draining)
+        while ((w->n_queued == 0 || w->running >= w->limit.value) && !w->draining)
             pthread_cond_wait(&w->work, &w->mu);
         if (w->draining) {
             pthread_mutex_unlock(&w->mu);
@@ -497,9 +504,40 @@ static void *job_thread_main(void *arg)
         remove_owned(w, e);
         w->running--;
         pthread_cond_broadcast(&w->done);
+        if (w->n_queued > 0) /* a slot freed under the limit */
+            pthread_cond_signal(&w->work);
         pthread_mutex_unlock(&w->mu);
         payment_entry_free(e);
     }
+}
+
+/* ---- the concurrency limit (payment_limit.h) ----------------------------------- */
+
+/* payment_order_client's observer: every order-service call's duration
+ * moves the limit; a raised limit wakes job threads waiting for a slot. A
+ * change is logged at most every LIMIT_LOG_MS (payment_concurrency). */
+#define LIMIT_LOG_MS 5000
+
+static void observe_order_call(void *arg, int64_t duration_us, int ok)
+{
+    payment_worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    int before = w->limit.value;
+    int now = payment_limit_observe(&w->limit, duration_us, ok, se_mono_ns() / 1000);
+    for (int k = before; k < now; k++) /* one waiting thread per new slot, not a herd */
+        pthread_cond_signal(&w->work);
+    int64_t t = se_mono_ms();
+    int log = now != w->limit_logged && t - w->limit_logged_ms >= LIMIT_LOG_MS;
+    if (log) {
+        w->limit_logged = now;
+        w->limit_logged_ms = t;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (log)
+        se_log_fields(SE_LOG_INFO, "payment_concurrency",
+                      "\"limit\":%d,\"order_call_us\":%" PRId64 ",\"msg\":\"jobs allowed at once "
+                      "(lowered while the order service answers slower than %d ms)\"",
+                      now, duration_us, w->cfg.order_latency_target_ms);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */
@@ -522,9 +560,13 @@ payment_worker *payment_worker_create(const payment_worker_config *cfg)
     w->breaker = payment_breaker_create(&cfg->breaker, NULL, NULL, on_breaker_change, w);
     w->job_cfg = cfg->job;
     se_channel *order = se_channel_get(cfg->order_target);
+    payment_limit_init(&w->limit, cfg->min_concurrency > 0 ? cfg->min_concurrency : 32,
+                       cfg->concurrency, (int64_t)cfg->order_latency_target_ms * 1000);
+    w->limit_logged = w->limit.value;
     w->order_client = payment_order_client_create(
         order, cfg->job.order_timeout_ms, cfg->order_batch > 0 ? cfg->order_batch : 32,
-        cfg->order_batch_concurrency > 0 ? cfg->order_batch_concurrency : 2);
+        cfg->order_batch_concurrency > 0 ? cfg->order_batch_concurrency : 2, observe_order_call,
+        w);
     w->env = (payment_job_env){.cfg = &w->job_cfg,
                                .order = order,
                                .order_client = w->order_client,

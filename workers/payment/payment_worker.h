@@ -42,7 +42,11 @@
  *   SE_PAYMENT_STREAM (se:payment:jobs), SE_PAYMENT_GROUP (payment-workers),
  *   SE_PAYMENT_DEAD_STREAM (se:payment:dead), SE_PAYMENT_CONSUMER
  *       (<hostname>-<pid>): this worker's consumer name in the group
- *   SE_PAYMENT_CONCURRENCY (128): job threads, i.e. charges in flight
+ *   SE_PAYMENT_CONCURRENCY (256): job threads, i.e. charges in flight at most
+ *   SE_PAYMENT_MIN_CONCURRENCY (32), SE_PAYMENT_ORDER_LATENCY_TARGET_MS (20):
+ *       the adaptive limit on jobs running at once (payment_limit.h): cut
+ *       while the order service answers slower than the target (it is
+ *       busy taking orders), never below the minimum; 0 turns it off
  *   SE_PAYMENT_ORDER_BATCH (32), SE_PAYMENT_ORDER_BATCH_CONCURRENCY (2):
  *       order service calls gathered per RPC, and such RPCs in flight per
  *       method (payment_order_client.h)
@@ -83,6 +87,8 @@ typedef struct payment_worker_config {
     const char *order_target;       /* SE_ORDER_TARGET */
     const char *gateway_target;     /* SE_PAYMENT_GATEWAY_TARGET */
     int concurrency;                /* SE_PAYMENT_CONCURRENCY: job threads */
+    int min_concurrency;            /* SE_PAYMENT_MIN_CONCURRENCY (32); 0: 32 */
+    int order_latency_target_ms;    /* SE_PAYMENT_ORDER_LATENCY_TARGET_MS (20); 0: off */
     int order_batch;                /* SE_PAYMENT_ORDER_BATCH (32); 0: 32 */
     int order_batch_concurrency;    /* SE_PAYMENT_ORDER_BATCH_CONCURRENCY (2); 0: 2 */
     int queue_size;                 /* SE_PAYMENT_QUEUE_SIZE: FIFO capacity */

@@ -163,7 +163,7 @@ struct  Swifteats__V1__Order
    */
   Google__Protobuf__Timestamp *created_at;
   /*
-   * When status or payment attempts last changed.
+   * When status or a payment attempt's status last changed.
    */
   Google__Protobuf__Timestamp *updated_at;
   /*

@@ -98,8 +98,8 @@ typedef struct swifteats_v1_order_service_handlers {
      * SE_PAYMENT_GROUP) carry the fields "order_id" and "request_id"; the same
      * order may be delivered more than once.
      * With start_attempt, the same statement also starts the next attempt
-     * (status processing, the order's amount and idempotency key, bumping
-     * the order's updated_at) and next_attempt_number names it. If the
+     * (status processing, the order's amount and idempotency key; the
+     * order's updated_at shows it) and next_attempt_number names it. If the
      * latest attempt is still processing (a retried call, a redelivery after
      * a crash, a duplicate delivery in flight) that attempt is answered
      * instead of a new one, so a retry starts nothing more.
@@ -117,7 +117,7 @@ typedef struct swifteats_v1_order_service_handlers {
      * (order_id, attempt_number) and returns it as stored; sending the same
      * values again is harmless, and an attempt that is success or failed
      * does not go back to pending or processing (a late duplicate report).
-     * Each change bumps the order's updated_at.
+     * A status change of the attempt shows in the order's updated_at.
      * With complete_outcome (confirmed after a success, payment_failed after
      * a failure) the same statement also moves the order to that final state
      * exactly as CompletePayment does (state machine, gateway_charge_id of a
@@ -371,8 +371,8 @@ static inline se_pending *swifteats_v1_order_service_cancel_order_async(
  * SE_PAYMENT_GROUP) carry the fields "order_id" and "request_id"; the same
  * order may be delivered more than once.
  * With start_attempt, the same statement also starts the next attempt
- * (status processing, the order's amount and idempotency key, bumping
- * the order's updated_at) and next_attempt_number names it. If the
+ * (status processing, the order's amount and idempotency key; the
+ * order's updated_at shows it) and next_attempt_number names it. If the
  * latest attempt is still processing (a retried call, a redelivery after
  * a crash, a duplicate delivery in flight) that attempt is answered
  * instead of a new one, so a retry starts nothing more.
@@ -421,7 +421,7 @@ static inline se_pending *swifteats_v1_order_service_get_payment_job_async(
  * (order_id, attempt_number) and returns it as stored; sending the same
  * values again is harmless, and an attempt that is success or failed
  * does not go back to pending or processing (a late duplicate report).
- * Each change bumps the order's updated_at.
+ * A status change of the attempt shows in the order's updated_at.
  * With complete_outcome (confirmed after a success, payment_failed after
  * a failure) the same statement also moves the order to that final state
  * exactly as CompletePayment does (state machine, gateway_charge_id of a
