@@ -10,6 +10,7 @@
 
 #include "se_alloc.h"
 #include "se_batch.h"
+#include "se_time.h"
 
 typedef struct insert_item {
     const order_new *order;
@@ -49,10 +50,27 @@ static void enqueue_jobs(order_batch *b, insert_item **items, int n)
     order_outbox_enqueue(b->outbox, k, ids, request_ids, oldest);
 }
 
+/* An insert that failed UNAVAILABLE may still have committed (the
+ * connection was lost during the statement), and then its orders' jobs are
+ * due but their ids unknown: the relay sends every unsent row created since
+ * shortly before the statement. The margin covers a database clock that
+ * is behind ours (created_at is the database's now()). */
+#define UNKNOWN_COMMIT_MARGIN_US (60 * 1000000LL)
+
+static void sweep_unknown_commits(order_batch *b, insert_item **items, int n, int64_t t0_us)
+{
+    for (int i = 0; i < n; i++)
+        if (items[i]->rc < 0 && items[i]->st.code == GRPC_STATUS_UNAVAILABLE) {
+            order_outbox_sweep_since(b->outbox, t0_us - UNKNOWN_COMMIT_MARGIN_US);
+            return;
+        }
+}
+
 static void run_inserts(void *ctx, void **raw, int n)
 {
     order_batch *b = ctx;
     insert_item **items = (insert_item **)raw;
+    int64_t t0_us = se_wall_us();
     if (n == 1) {
         items[0]->rc = order_store_insert(b->store, items[0]->order, &items[0]->out,
                                           &items[0]->st);
@@ -72,6 +90,7 @@ static void run_inserts(void *ctx, void **raw, int n)
         }
     }
     enqueue_jobs(b, items, n);
+    sweep_unknown_commits(b, items, n, t0_us);
 }
 
 order_batch *order_batch_create(order_store *store, order_outbox *outbox, int max_batch,

@@ -410,8 +410,13 @@ void order_outbox_enqueue(order_outbox *ob, size_t n, const int64_t *ids,
         return;
     }
     /* the relay logs the outage (once) when its own try fails too */
+    order_outbox_sweep_since(ob, created_us);
+}
+
+void order_outbox_sweep_since(order_outbox *ob, int64_t since_us)
+{
     pthread_mutex_lock(&ob->lock);
-    want_fresh(ob, created_us);
+    want_fresh(ob, since_us);
     pthread_cond_signal(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
 }

@@ -48,6 +48,13 @@ order_outbox *order_outbox_create(const order_outbox_config *cfg);
 void order_outbox_enqueue(order_outbox *ob, size_t n, const int64_t *ids,
                           const char *const *request_ids, int64_t created_us);
 
+/* Asks the relay to send every unsent row created since since_us (us since
+ * the epoch): for inserts whose outcome is unknown (the connection was
+ * lost during the statement: it may have committed, so its jobs may be
+ * due, but their ids are not known). Sends some jobs twice, which the
+ * worker tolerates. THREAD: any. */
+void order_outbox_sweep_since(order_outbox *ob, int64_t since_us);
+
 /* Stops the relay after one last pass (rows committed before the call are
  * relayed if Redis answers), joins it, closes its connections, frees
  * (NULL is fine). */

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "order_test.h"
+#include "se_time.h"
 
 /* ---- accepted orders ----------------------------------------------------------- */
 
@@ -590,6 +591,24 @@ START_TEST(an_unsent_row_is_sent_by_the_next_relay)
 }
 END_TEST
 
+/* An insert whose commit is unknown (the connection dropped during it)
+ * asks the relay for every unsent row created since shortly before it. */
+START_TEST(a_sweep_sends_unsent_rows_created_since)
+{
+    /* the relay's start-up pass (every unsent row) is over by then; nothing
+     * observable marks its end, hence the (scaled) wait */
+    se_test_sleep_ms(SE_T(500));
+    mt_exec("INSERT INTO orders (id, customer_id, total_amount, status)"
+            " VALUES (900002, 'cust-lost', 100, 'payment_processing');"
+            "INSERT INTO payment_outbox (order_id, request_id) VALUES (900002, 'r-lost')");
+    se_test_sleep_ms(SE_T(200));
+    ck_assert_int_eq(ot_stream_jobs(900002), 0); /* no relay pass sends it by itself */
+    order_outbox_sweep_since(order_service_outbox(ot_svc), se_wall_us() - 60 * 1000000LL);
+    SE_POLL_UNTIL(ot_stream_jobs(900002) == 1, 5000);
+    ck_assert_int_eq(ot_stream_jobs(900002), 1);
+}
+END_TEST
+
 /* ---- Redis down ------------------------------------------------------------------------ */
 
 START_TEST(orders_are_accepted_while_redis_is_down)
@@ -643,6 +662,7 @@ static Suite *order_create_suite(void)
     tcase_add_test(tc, concurrent_orders_are_inserted_together_and_each_gets_its_own);
     tcase_add_test(tc, a_batch_resolves_keys_and_isolates_a_bad_order);
     tcase_add_test(tc, an_unsent_row_is_sent_by_the_next_relay);
+    tcase_add_test(tc, a_sweep_sends_unsent_rows_created_since);
     tcase_add_test(tc, orders_are_accepted_while_redis_is_down);
     suite_add_tcase(s, tc);
     return s;
