@@ -33,14 +33,20 @@ static void get_charge(se_call *call, const Swifteats__V1__GetChargeRequest *req
         return;
     }
     paygw_packed p;
-    if (by_id && paygw_ledger_get_by_id(ledger, req->charge_id, &p) != 0)
+    int rc = by_id ? paygw_ledger_get_by_id(ledger, req->charge_id, &p)
+                   : paygw_ledger_get_by_key(ledger, req->idempotency_key, &p);
+    if (rc == 0)
+        reply_packed(call, &p);
+    else if (by_id)
         se_call_fail(call, GRPC_STATUS_NOT_FOUND, "charge_id \"%.64s\" not found",
                      req->charge_id);
-    else if (by_key && paygw_ledger_get_by_key(ledger, req->idempotency_key, &p) != 0)
+    else if (rc > 0) /* a payer must not conclude "not charged" from this */
+        se_call_fail(call, GRPC_STATUS_ABORTED,
+                     "a Charge with idempotency_key \"%.64s\" is still being processed; "
+                     "retry later", req->idempotency_key);
+    else
         se_call_fail(call, GRPC_STATUS_NOT_FOUND, "no charge with idempotency_key \"%.64s\"",
                      req->idempotency_key);
-    else
-        reply_packed(call, &p);
 }
 
 static int list_request_or_fail(se_call *call, const Swifteats__V1__ListLedgerRequest *req)

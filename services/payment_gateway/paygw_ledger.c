@@ -341,6 +341,8 @@ int paygw_ledger_get_by_key(paygw_ledger *l, const char *key, paygw_packed *out)
     if (s != NULL && s->done) {
         pack_record(s, 0, out);
         rc = 0;
+    } else if (s != NULL) {
+        rc = 1;
     }
     pthread_mutex_unlock(&l->mu);
     return rc;

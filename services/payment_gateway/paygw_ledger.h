@@ -91,7 +91,9 @@ int paygw_ledger_commit(paygw_ledger *l, const char *key, uint64_t epoch,
 int paygw_ledger_abandon(paygw_ledger *l, const char *key, uint64_t epoch);
 
 /* A processed charge by id or by key, packed (replayed = false).
- * ON ERROR: -1 when there is none (or it is still processing). */
+ * ON ERROR: -1 when there is none; get_by_key: 1 when a Charge with that
+ * key is still being processed (its outcome is not known yet: a caller
+ * deciding whether it was charged must ask again). */
 int paygw_ledger_get_by_id(paygw_ledger *l, const char *charge_id, paygw_packed *out);
 int paygw_ledger_get_by_key(paygw_ledger *l, const char *key, paygw_packed *out);
 

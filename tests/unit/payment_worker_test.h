@@ -15,7 +15,9 @@
  *                        would decide the order);
  *   fake PaymentGateway  Charge follows a per-order script, one letter per
  *                        call: A approve, D decline (insufficient_funds),
- *                        U UNAVAILABLE, T apply the charge but answer
+ *                        U UNAVAILABLE, B ABORTED "still being processed"
+ *                        (another Charge with the key in flight), T apply
+ *                        the charge but answer
  *                        DEADLINE_EXCEEDED (a timed-out try the gateway did
  *                        apply), S approve after ft.slow_ms; the last letter
  *                        repeats; an outage switch answers UNAVAILABLE
@@ -435,6 +437,10 @@ static inline void ft_charge_call(se_call *c, const Swifteats__V1__ChargeRequest
     pthread_mutex_unlock(&ft.mu);
     if (l == 'U') {
         se_call_fail(c, GRPC_STATUS_UNAVAILABLE, "transient (test)");
+        return;
+    }
+    if (l == 'B') {
+        se_call_fail(c, GRPC_STATUS_ABORTED, "still being processed (test)");
         return;
     }
     if (l == 'S')

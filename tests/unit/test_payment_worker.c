@@ -56,6 +56,45 @@ START_TEST(transient_error_then_approval_records_two_attempts)
 }
 END_TEST
 
+/* One order (amount 1500) whose Charges follow `script`, run to its end
+ * by a worker allowed two attempts; charge_timeout_ms 0: the default. */
+static void run_two_attempt_job(int64_t order_id, const char *script, int charge_timeout_ms)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)order_id);
+    ft_add_order(order_id, 1500, script);
+    pt_xadd(id, "rid-busy");
+    payment_worker_config cfg = pt_config();
+    cfg.job.max_attempts = 2;
+    if (charge_timeout_ms > 0)
+        cfg.job.charge_timeout_ms = charge_timeout_ms;
+    pt_start(&cfg);
+    pt_wait_drained(10000);
+}
+
+START_TEST(charge_still_in_flight_is_asked_again_as_the_same_attempt)
+{
+    /* a worker killed mid-Charge leaves the key processing at the gateway:
+     * its redelivery waits for that charge instead of using up attempts */
+    run_two_attempt_job(19, "BBBA", 0);
+    ck_assert_int_eq(ft_status(19), CONFIRMED);
+    ck_assert_int_eq(ft_attempts(19), 1);
+    ck_assert_str_eq(ft_seq(19), "job start 1|charge:B|charge:B|charge:B|charge:A|"
+                                 "rec 1 success ch_1 +confirmed");
+}
+END_TEST
+
+START_TEST(charge_busy_past_twice_the_deadline_is_a_transient_failure)
+{
+    run_two_attempt_job(20, "B", 50);
+    ck_assert_int_eq(ft_status(20), FAILED);
+    ck_assert_int_eq(ft_attempts(20), 2);
+    ck_assert_ptr_nonnull(strstr(ft_seq(20), "rec 1 failed gateway ABORTED: still being "
+                                             "processed (test)|rec 2 processing"));
+    ck_assert_ptr_nonnull(strstr(ft_seq(20), "|getcharge|complete payment_failed gave up"));
+}
+END_TEST
+
 START_TEST(attempt_limit_fails_the_payment_once_get_charge_finds_nothing)
 {
     ft_add_order(10, 1500, "U");
@@ -302,6 +341,8 @@ Suite *payment_worker_suite(void)
     tcase_add_test(tc, approved_job_runs_the_contract_sequence_then_is_acked_and_deleted);
     tcase_add_test(tc, decline_is_final_after_one_attempt);
     tcase_add_test(tc, transient_error_then_approval_records_two_attempts);
+    tcase_add_test(tc, charge_still_in_flight_is_asked_again_as_the_same_attempt);
+    tcase_add_test(tc, charge_busy_past_twice_the_deadline_is_a_transient_failure);
     tcase_add_test(tc, attempt_limit_fails_the_payment_once_get_charge_finds_nothing);
     tcase_add_test(tc, attempt_limit_confirms_a_charge_the_gateway_did_apply);
     tcase_add_test(tc, order_service_unavailable_keeps_the_job_pending_until_it_answers);

@@ -288,7 +288,14 @@ static void classify(job *j, const se_status *st, const Swifteats__V1__ChargeRec
     }
 }
 
-static void charge(job *j, try_outcome *o)
+/* Charge, sent again while the gateway answers ABORTED: a Charge with this
+ * key is still being processed there (the try of a worker that died or
+ * timed out mid-call). That is the same charge, not a new try: it neither
+ * uses an attempt nor counts as a failure, and its outcome is what this
+ * try must report (the retry replays it once it is decided). Waiting is
+ * bounded by twice the Charge deadline; past it the ABORTED answer is an
+ * ordinary transient failure. Returns -1 if the worker stops meanwhile. */
+static int charge(job *j, try_outcome *o)
 {
     Swifteats__V1__ChargeRequest req = SWIFTEATS__V1__CHARGE_REQUEST__INIT;
     req.idempotency_key = j->pj->idempotency_key;
@@ -296,12 +303,25 @@ static void charge(job *j, try_outcome *o)
     req.amount = j->pj->amount;
     req.currency = j->pj->currency;
     req.customer_id = j->pj->customer_id;
-    Swifteats__V1__ChargeRecord *rec = NULL;
-    se_status st;
-    swifteats_v1_payment_gateway_service_charge(j->env->gateway, &req, &rec, &j->charge_opts,
-                                                &st);
-    classify(j, &st, rec, o);
-    se_msg_free((ProtobufCMessage *)rec);
+    int64_t waited = 0, limit = 2 * (int64_t)j->cfg->charge_timeout_ms;
+    for (int busy = 1;; busy++) {
+        Swifteats__V1__ChargeRecord *rec = NULL;
+        se_status st;
+        swifteats_v1_payment_gateway_service_charge(j->env->gateway, &req, &rec,
+                                                    &j->charge_opts, &st);
+        classify(j, &st, rec, o);
+        se_msg_free((ProtobufCMessage *)rec);
+        if (st.code != GRPC_STATUS_ABORTED || waited >= limit)
+            return 0;
+        int64_t delay = payment_backoff_ceiling_ms(busy, j->cfg->retry_base_ms,
+                                                   j->cfg->retry_max_ms);
+        if (busy == 1)
+            se_log_info("charge_in_progress", "order %" PRId64 ": %s; asking again in %" PRId64
+                        " ms", j->order_id, o->message, delay);
+        if (job_sleep(j, delay))
+            return -1;
+        waited += delay;
+    }
 }
 
 /* ---- one try ------------------------------------------------------------------ */
@@ -329,7 +349,11 @@ static int one_try(job *j, int n, const payment_breaker_ticket *started, try_out
             return -1;
         }
     }
-    charge(j, o);
+    if (charge(j, o) != 0) {
+        payment_breaker_record(j->env->breaker, &t, PAYMENT_BREAKER_UNUSED, NULL);
+        *r = PAYMENT_JOB_STOPPED;
+        return -1;
+    }
     payment_breaker_record(j->env->breaker, &t, o->breaker, o->message);
     char esc_c[160], esc_m[400];
     se_log_fields(o->kind == TRY_TRANSIENT ? SE_LOG_WARN : SE_LOG_INFO, "payment_attempt",

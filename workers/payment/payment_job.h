@@ -13,6 +13,9 @@
  *       [not the started one: wait for the breaker to admit a charge,
  *        RecordPaymentAttempt(n, processing, amount, key)]
  *       Charge(key, order_id, amount, currency, customer_id), deadline
+ *           charge_timeout_ms; ABORTED (a Charge with this key is still
+ *           being processed: the try of a worker that died mid-call) is
+ *           asked again after a backoff, as the same try, for up to twice
  *           charge_timeout_ms
  *       approved -> RecordPaymentAttempt(n, success + charge id,
  *           complete_outcome confirmed)                               done

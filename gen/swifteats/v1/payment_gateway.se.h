@@ -55,7 +55,9 @@ typedef struct swifteats_v1_payment_gateway_service_handlers {
     /*
      * Looks up a charge by id or idempotency key.
      * Errors: INVALID_ARGUMENT if neither or both are given; NOT_FOUND if no
-     * such charge (a charge refused with UNAVAILABLE never existed).
+     * such charge (a charge refused with UNAVAILABLE never existed); ABORTED
+     * if a Charge with that idempotency key is still being processed (its
+     * outcome is not known yet: ask again).
      *
      * swifteats.v1.PaymentGatewayService GetCharge: unary, idempotent (retried on UNAVAILABLE).
      */
@@ -171,7 +173,9 @@ static inline se_pending *swifteats_v1_payment_gateway_service_charge_async(
 /*
  * Looks up a charge by id or idempotency key.
  * Errors: INVALID_ARGUMENT if neither or both are given; NOT_FOUND if no
- * such charge (a charge refused with UNAVAILABLE never existed).
+ * such charge (a charge refused with UNAVAILABLE never existed); ABORTED
+ * if a Charge with that idempotency key is still being processed (its
+ * outcome is not known yet: ask again).
  *
  * swifteats.v1.PaymentGatewayService GetCharge: unary, idempotent (retried on UNAVAILABLE).
  * Blocking call: 0 and *resp (yours: se_msg_free) on OK; else -1, *resp
