@@ -97,6 +97,141 @@ void   swifteats__v1__report_location_response__free_unpacked
   assert(message->base.descriptor == &swifteats__v1__report_location_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   swifteats__v1__report_locations_request__init
+                     (Swifteats__V1__ReportLocationsRequest         *message)
+{
+  static const Swifteats__V1__ReportLocationsRequest init_value = SWIFTEATS__V1__REPORT_LOCATIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__report_locations_request__get_packed_size
+                     (const Swifteats__V1__ReportLocationsRequest *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_locations_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__report_locations_request__pack
+                     (const Swifteats__V1__ReportLocationsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_locations_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__report_locations_request__pack_to_buffer
+                     (const Swifteats__V1__ReportLocationsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_locations_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__ReportLocationsRequest *
+       swifteats__v1__report_locations_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__ReportLocationsRequest *)
+     protobuf_c_message_unpack (&swifteats__v1__report_locations_request__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__report_locations_request__free_unpacked
+                     (Swifteats__V1__ReportLocationsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__report_locations_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__report_location_result__init
+                     (Swifteats__V1__ReportLocationResult         *message)
+{
+  static const Swifteats__V1__ReportLocationResult init_value = SWIFTEATS__V1__REPORT_LOCATION_RESULT__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__report_location_result__get_packed_size
+                     (const Swifteats__V1__ReportLocationResult *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_location_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__report_location_result__pack
+                     (const Swifteats__V1__ReportLocationResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_location_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__report_location_result__pack_to_buffer
+                     (const Swifteats__V1__ReportLocationResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_location_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__ReportLocationResult *
+       swifteats__v1__report_location_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__ReportLocationResult *)
+     protobuf_c_message_unpack (&swifteats__v1__report_location_result__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__report_location_result__free_unpacked
+                     (Swifteats__V1__ReportLocationResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__report_location_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   swifteats__v1__report_locations_response__init
+                     (Swifteats__V1__ReportLocationsResponse         *message)
+{
+  static const Swifteats__V1__ReportLocationsResponse init_value = SWIFTEATS__V1__REPORT_LOCATIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t swifteats__v1__report_locations_response__get_packed_size
+                     (const Swifteats__V1__ReportLocationsResponse *message)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_locations_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swifteats__v1__report_locations_response__pack
+                     (const Swifteats__V1__ReportLocationsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_locations_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swifteats__v1__report_locations_response__pack_to_buffer
+                     (const Swifteats__V1__ReportLocationsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swifteats__v1__report_locations_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swifteats__V1__ReportLocationsResponse *
+       swifteats__v1__report_locations_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swifteats__V1__ReportLocationsResponse *)
+     protobuf_c_message_unpack (&swifteats__v1__report_locations_response__descriptor,
+                                allocator, len, data);
+}
+void   swifteats__v1__report_locations_response__free_unpacked
+                     (Swifteats__V1__ReportLocationsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swifteats__v1__report_locations_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   swifteats__v1__get_driver_location_request__init
                      (Swifteats__V1__GetDriverLocationRequest         *message)
 {
@@ -650,6 +785,159 @@ const ProtobufCMessageDescriptor swifteats__v1__report_location_response__descri
   (ProtobufCMessageInit) swifteats__v1__report_location_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor swifteats__v1__report_locations_request__field_descriptors[2] =
+{
+  {
+    "reports",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swifteats__V1__ReportLocationsRequest, n_reports),
+    offsetof(Swifteats__V1__ReportLocationsRequest, reports),
+    &swifteats__v1__report_location_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Swifteats__V1__ReportLocationsRequest, n_request_ids),
+    offsetof(Swifteats__V1__ReportLocationsRequest, request_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__report_locations_request__field_indices_by_name[] = {
+  0,   /* field[0] = reports */
+  1,   /* field[1] = request_ids */
+};
+static const ProtobufCIntRange swifteats__v1__report_locations_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__report_locations_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.ReportLocationsRequest",
+  "ReportLocationsRequest",
+  "Swifteats__V1__ReportLocationsRequest",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__ReportLocationsRequest),
+  2,
+  swifteats__v1__report_locations_request__field_descriptors,
+  swifteats__v1__report_locations_request__field_indices_by_name,
+  1,  swifteats__v1__report_locations_request__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__report_locations_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__report_location_result__field_descriptors[3] =
+{
+  {
+    "code",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__ReportLocationResult, code),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__ReportLocationResult, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "receipt",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swifteats__V1__ReportLocationResult, receipt),
+    &swifteats__v1__report_location_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__report_location_result__field_indices_by_name[] = {
+  0,   /* field[0] = code */
+  1,   /* field[1] = message */
+  2,   /* field[2] = receipt */
+};
+static const ProtobufCIntRange swifteats__v1__report_location_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__report_location_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.ReportLocationResult",
+  "ReportLocationResult",
+  "Swifteats__V1__ReportLocationResult",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__ReportLocationResult),
+  3,
+  swifteats__v1__report_location_result__field_descriptors,
+  swifteats__v1__report_location_result__field_indices_by_name,
+  1,  swifteats__v1__report_location_result__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__report_location_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swifteats__v1__report_locations_response__field_descriptors[1] =
+{
+  {
+    "results",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swifteats__V1__ReportLocationsResponse, n_results),
+    offsetof(Swifteats__V1__ReportLocationsResponse, results),
+    &swifteats__v1__report_location_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swifteats__v1__report_locations_response__field_indices_by_name[] = {
+  0,   /* field[0] = results */
+};
+static const ProtobufCIntRange swifteats__v1__report_locations_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor swifteats__v1__report_locations_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swifteats.v1.ReportLocationsResponse",
+  "ReportLocationsResponse",
+  "Swifteats__V1__ReportLocationsResponse",
+  "swifteats.v1",
+  sizeof(Swifteats__V1__ReportLocationsResponse),
+  1,
+  swifteats__v1__report_locations_response__field_descriptors,
+  swifteats__v1__report_locations_response__field_indices_by_name,
+  1,  swifteats__v1__report_locations_response__number_ranges,
+  (ProtobufCMessageInit) swifteats__v1__report_locations_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor swifteats__v1__get_driver_location_request__field_descriptors[1] =
 {
   {
@@ -1149,9 +1437,10 @@ const ProtobufCMessageDescriptor swifteats__v1__watch_order_location_request__de
   (ProtobufCMessageInit) swifteats__v1__watch_order_location_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor swifteats__v1__logistics_service__method_descriptors[6] =
+static const ProtobufCMethodDescriptor swifteats__v1__logistics_service__method_descriptors[7] =
 {
   { "ReportLocation", &swifteats__v1__report_location_request__descriptor, &swifteats__v1__report_location_response__descriptor },
+  { "ReportLocations", &swifteats__v1__report_locations_request__descriptor, &swifteats__v1__report_locations_response__descriptor },
   { "GetDriverLocation", &swifteats__v1__get_driver_location_request__descriptor, &swifteats__v1__location__descriptor },
   { "GetDriverRoute", &swifteats__v1__get_driver_route_request__descriptor, &swifteats__v1__driver_route__descriptor },
   { "FindNearbyDrivers", &swifteats__v1__find_nearby_drivers_request__descriptor, &swifteats__v1__nearby_drivers__descriptor },
@@ -1159,12 +1448,13 @@ static const ProtobufCMethodDescriptor swifteats__v1__logistics_service__method_
   { "WatchOrderLocation", &swifteats__v1__watch_order_location_request__descriptor, &swifteats__v1__location__descriptor },
 };
 const unsigned swifteats__v1__logistics_service__method_indices_by_name[] = {
-  3,        /* FindNearbyDrivers */
-  1,        /* GetDriverLocation */
-  2,        /* GetDriverRoute */
-  4,        /* GetOrderDriverLocation */
+  4,        /* FindNearbyDrivers */
+  2,        /* GetDriverLocation */
+  3,        /* GetDriverRoute */
+  5,        /* GetOrderDriverLocation */
   0,        /* ReportLocation */
-  5         /* WatchOrderLocation */
+  1,        /* ReportLocations */
+  6         /* WatchOrderLocation */
 };
 const ProtobufCServiceDescriptor swifteats__v1__logistics_service__descriptor =
 {
@@ -1173,7 +1463,7 @@ const ProtobufCServiceDescriptor swifteats__v1__logistics_service__descriptor =
   "LogisticsService",
   "Swifteats__V1__LogisticsService",
   "swifteats.v1",
-  6,
+  7,
   swifteats__v1__logistics_service__method_descriptors,
   swifteats__v1__logistics_service__method_indices_by_name
 };
@@ -1185,13 +1475,21 @@ void swifteats__v1__logistics_service__report_location(ProtobufCService *service
   assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void swifteats__v1__logistics_service__report_locations(ProtobufCService *service,
+                                                        const Swifteats__V1__ReportLocationsRequest *input,
+                                                        Swifteats__V1__ReportLocationsResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void swifteats__v1__logistics_service__get_driver_location(ProtobufCService *service,
                                                            const Swifteats__V1__GetDriverLocationRequest *input,
                                                            Swifteats__V1__Location_Closure closure,
                                                            void *closure_data)
 {
   assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
-  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__logistics_service__get_driver_route(ProtobufCService *service,
                                                         const Swifteats__V1__GetDriverRouteRequest *input,
@@ -1199,7 +1497,7 @@ void swifteats__v1__logistics_service__get_driver_route(ProtobufCService *servic
                                                         void *closure_data)
 {
   assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__logistics_service__find_nearby_drivers(ProtobufCService *service,
                                                            const Swifteats__V1__FindNearbyDriversRequest *input,
@@ -1207,7 +1505,7 @@ void swifteats__v1__logistics_service__find_nearby_drivers(ProtobufCService *ser
                                                            void *closure_data)
 {
   assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__logistics_service__get_order_driver_location(ProtobufCService *service,
                                                                  const Swifteats__V1__GetOrderDriverLocationRequest *input,
@@ -1215,7 +1513,7 @@ void swifteats__v1__logistics_service__get_order_driver_location(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__logistics_service__watch_order_location(ProtobufCService *service,
                                                             const Swifteats__V1__WatchOrderLocationRequest *input,
@@ -1223,7 +1521,7 @@ void swifteats__v1__logistics_service__watch_order_location(ProtobufCService *se
                                                             void *closure_data)
 {
   assert(service->descriptor == &swifteats__v1__logistics_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void swifteats__v1__logistics_service__init (Swifteats__V1__LogisticsService_Service *service,
                                              Swifteats__V1__LogisticsService_ServiceDestroy destroy)

@@ -21,6 +21,9 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Swifteats__V1__ReportLocationRequest Swifteats__V1__ReportLocationRequest;
 typedef struct Swifteats__V1__ReportLocationResponse Swifteats__V1__ReportLocationResponse;
+typedef struct Swifteats__V1__ReportLocationsRequest Swifteats__V1__ReportLocationsRequest;
+typedef struct Swifteats__V1__ReportLocationResult Swifteats__V1__ReportLocationResult;
+typedef struct Swifteats__V1__ReportLocationsResponse Swifteats__V1__ReportLocationsResponse;
 typedef struct Swifteats__V1__GetDriverLocationRequest Swifteats__V1__GetDriverLocationRequest;
 typedef struct Swifteats__V1__GetDriverRouteRequest Swifteats__V1__GetDriverRouteRequest;
 typedef struct Swifteats__V1__DriverRoute Swifteats__V1__DriverRoute;
@@ -141,6 +144,69 @@ struct  Swifteats__V1__ReportLocationResponse
 #define SWIFTEATS__V1__REPORT_LOCATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__report_location_response__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Reports answered together (ReportLocations).
+ */
+struct  Swifteats__V1__ReportLocationsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 1000 reports.
+   */
+  size_t n_reports;
+  Swifteats__V1__ReportLocationRequest **reports;
+  /*
+   * Request id of each report (same index; the x-request-id of the HTTP
+   * request it came from), stored with the report so the worker's log lines
+   * carry it; missing or empty entries: the call's request id.
+   */
+  size_t n_request_ids;
+  char **request_ids;
+};
+#define SWIFTEATS__V1__REPORT_LOCATIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__report_locations_request__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+/*
+ * The answer to one report of ReportLocations.
+ */
+struct  Swifteats__V1__ReportLocationResult
+{
+  ProtobufCMessage base;
+  /*
+   * gRPC status code of this report: 0 (OK) accepted, 3 (INVALID_ARGUMENT)
+   * refused; as ReportLocation would have answered.
+   */
+  int32_t code;
+  /*
+   * Why it was refused (names the field); empty when accepted.
+   */
+  char *message;
+  /*
+   * The receipt of an accepted report (status, message_id, driver_id).
+   */
+  Swifteats__V1__ReportLocationResponse *receipt;
+};
+#define SWIFTEATS__V1__REPORT_LOCATION_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__report_location_result__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * Results of ReportLocations, one per report, in request order.
+ */
+struct  Swifteats__V1__ReportLocationsResponse
+{
+  ProtobufCMessage base;
+  size_t n_results;
+  Swifteats__V1__ReportLocationResult **results;
+};
+#define SWIFTEATS__V1__REPORT_LOCATIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swifteats__v1__report_locations_response__descriptor) \
+    , 0,NULL }
 
 
 /*
@@ -384,6 +450,63 @@ Swifteats__V1__ReportLocationResponse *
 void   swifteats__v1__report_location_response__free_unpacked
                      (Swifteats__V1__ReportLocationResponse *message,
                       ProtobufCAllocator *allocator);
+/* Swifteats__V1__ReportLocationsRequest methods */
+void   swifteats__v1__report_locations_request__init
+                     (Swifteats__V1__ReportLocationsRequest         *message);
+size_t swifteats__v1__report_locations_request__get_packed_size
+                     (const Swifteats__V1__ReportLocationsRequest   *message);
+size_t swifteats__v1__report_locations_request__pack
+                     (const Swifteats__V1__ReportLocationsRequest   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__report_locations_request__pack_to_buffer
+                     (const Swifteats__V1__ReportLocationsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__ReportLocationsRequest *
+       swifteats__v1__report_locations_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__report_locations_request__free_unpacked
+                     (Swifteats__V1__ReportLocationsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__ReportLocationResult methods */
+void   swifteats__v1__report_location_result__init
+                     (Swifteats__V1__ReportLocationResult         *message);
+size_t swifteats__v1__report_location_result__get_packed_size
+                     (const Swifteats__V1__ReportLocationResult   *message);
+size_t swifteats__v1__report_location_result__pack
+                     (const Swifteats__V1__ReportLocationResult   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__report_location_result__pack_to_buffer
+                     (const Swifteats__V1__ReportLocationResult   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__ReportLocationResult *
+       swifteats__v1__report_location_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__report_location_result__free_unpacked
+                     (Swifteats__V1__ReportLocationResult *message,
+                      ProtobufCAllocator *allocator);
+/* Swifteats__V1__ReportLocationsResponse methods */
+void   swifteats__v1__report_locations_response__init
+                     (Swifteats__V1__ReportLocationsResponse         *message);
+size_t swifteats__v1__report_locations_response__get_packed_size
+                     (const Swifteats__V1__ReportLocationsResponse   *message);
+size_t swifteats__v1__report_locations_response__pack
+                     (const Swifteats__V1__ReportLocationsResponse   *message,
+                      uint8_t             *out);
+size_t swifteats__v1__report_locations_response__pack_to_buffer
+                     (const Swifteats__V1__ReportLocationsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Swifteats__V1__ReportLocationsResponse *
+       swifteats__v1__report_locations_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swifteats__v1__report_locations_response__free_unpacked
+                     (Swifteats__V1__ReportLocationsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Swifteats__V1__GetDriverLocationRequest methods */
 void   swifteats__v1__get_driver_location_request__init
                      (Swifteats__V1__GetDriverLocationRequest         *message);
@@ -544,6 +667,15 @@ typedef void (*Swifteats__V1__ReportLocationRequest_Closure)
 typedef void (*Swifteats__V1__ReportLocationResponse_Closure)
                  (const Swifteats__V1__ReportLocationResponse *message,
                   void *closure_data);
+typedef void (*Swifteats__V1__ReportLocationsRequest_Closure)
+                 (const Swifteats__V1__ReportLocationsRequest *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__ReportLocationResult_Closure)
+                 (const Swifteats__V1__ReportLocationResult *message,
+                  void *closure_data);
+typedef void (*Swifteats__V1__ReportLocationsResponse_Closure)
+                 (const Swifteats__V1__ReportLocationsResponse *message,
+                  void *closure_data);
 typedef void (*Swifteats__V1__GetDriverLocationRequest_Closure)
                  (const Swifteats__V1__GetDriverLocationRequest *message,
                   void *closure_data);
@@ -579,6 +711,10 @@ struct Swifteats__V1__LogisticsService_Service
                           const Swifteats__V1__ReportLocationRequest *input,
                           Swifteats__V1__ReportLocationResponse_Closure closure,
                           void *closure_data);
+  void (*report_locations)(Swifteats__V1__LogisticsService_Service *service,
+                           const Swifteats__V1__ReportLocationsRequest *input,
+                           Swifteats__V1__ReportLocationsResponse_Closure closure,
+                           void *closure_data);
   void (*get_driver_location)(Swifteats__V1__LogisticsService_Service *service,
                               const Swifteats__V1__GetDriverLocationRequest *input,
                               Swifteats__V1__Location_Closure closure,
@@ -608,6 +744,7 @@ void swifteats__v1__logistics_service__init (Swifteats__V1__LogisticsService_Ser
 #define SWIFTEATS__V1__LOGISTICS_SERVICE__INIT(function_prefix__) \
     { SWIFTEATS__V1__LOGISTICS_SERVICE__BASE_INIT,\
       function_prefix__ ## report_location,\
+      function_prefix__ ## report_locations,\
       function_prefix__ ## get_driver_location,\
       function_prefix__ ## get_driver_route,\
       function_prefix__ ## find_nearby_drivers,\
@@ -617,6 +754,10 @@ void swifteats__v1__logistics_service__report_location(ProtobufCService *service
                                                        const Swifteats__V1__ReportLocationRequest *input,
                                                        Swifteats__V1__ReportLocationResponse_Closure closure,
                                                        void *closure_data);
+void swifteats__v1__logistics_service__report_locations(ProtobufCService *service,
+                                                        const Swifteats__V1__ReportLocationsRequest *input,
+                                                        Swifteats__V1__ReportLocationsResponse_Closure closure,
+                                                        void *closure_data);
 void swifteats__v1__logistics_service__get_driver_location(ProtobufCService *service,
                                                            const Swifteats__V1__GetDriverLocationRequest *input,
                                                            Swifteats__V1__Location_Closure closure,
@@ -642,6 +783,9 @@ void swifteats__v1__logistics_service__watch_order_location(ProtobufCService *se
 
 extern const ProtobufCMessageDescriptor swifteats__v1__report_location_request__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__report_location_response__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__report_locations_request__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__report_location_result__descriptor;
+extern const ProtobufCMessageDescriptor swifteats__v1__report_locations_response__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__get_driver_location_request__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__get_driver_route_request__descriptor;
 extern const ProtobufCMessageDescriptor swifteats__v1__driver_route__descriptor;

@@ -13,6 +13,16 @@ static int swifteats_v1_logistics_service__report_location_invoke(se_call *call,
     return 0;
 }
 
+static int swifteats_v1_logistics_service__report_locations_invoke(se_call *call, const ProtobufCMessage *req,
+        const void *handlers, void *ctx)
+{
+    const swifteats_v1_logistics_service_handlers *h = handlers;
+    if (h->report_locations == NULL)
+        return -1;
+    h->report_locations(call, (const Swifteats__V1__ReportLocationsRequest *)req, ctx);
+    return 0;
+}
+
 static int swifteats_v1_logistics_service__get_driver_location_invoke(se_call *call, const ProtobufCMessage *req,
         const void *handlers, void *ctx)
 {
@@ -72,6 +82,15 @@ const se_method_desc swifteats_v1_logistics_service_methods[] = {
         .input = &swifteats__v1__report_location_request__descriptor,
         .output = &swifteats__v1__report_location_response__descriptor,
         .invoke = swifteats_v1_logistics_service__report_location_invoke,
+    },
+    [SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_REPORT_LOCATIONS] = {
+        .path = "/swifteats.v1.LogisticsService/ReportLocations",
+        .name = "ReportLocations",
+        .kind = SE_RPC_UNARY,
+        .idempotent = 0,
+        .input = &swifteats__v1__report_locations_request__descriptor,
+        .output = &swifteats__v1__report_locations_response__descriptor,
+        .invoke = swifteats_v1_logistics_service__report_locations_invoke,
     },
     [SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_DRIVER_LOCATION] = {
         .path = "/swifteats.v1.LogisticsService/GetDriverLocation",

@@ -13,12 +13,13 @@
  */
 enum {
     SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_REPORT_LOCATION = 0,
-    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_DRIVER_LOCATION = 1,
-    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_DRIVER_ROUTE = 2,
-    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_FIND_NEARBY_DRIVERS = 3,
-    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_ORDER_DRIVER_LOCATION = 4,
-    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_WATCH_ORDER_LOCATION = 5,
-    SWIFTEATS_V1_LOGISTICS_SERVICE_N_METHODS = 6
+    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_REPORT_LOCATIONS = 1,
+    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_DRIVER_LOCATION = 2,
+    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_DRIVER_ROUTE = 3,
+    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_FIND_NEARBY_DRIVERS = 4,
+    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_GET_ORDER_DRIVER_LOCATION = 5,
+    SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_WATCH_ORDER_LOCATION = 6,
+    SWIFTEATS_V1_LOGISTICS_SERVICE_N_METHODS = 7
 };
 
 /* The service, its methods (indexed by the enum above) and its REST
@@ -37,13 +38,34 @@ typedef struct swifteats_v1_logistics_service_handlers {
      * Errors: INVALID_ARGUMENT naming the field for an empty or over-long
      * driver_id, a missing latitude or longitude, latitude outside -90..90,
      * longitude outside -180..180, speed or accuracy < 0, heading outside
-     * 0..360, order_id <= 0, or a timestamp more than 5 minutes in the future;
-     * UNAVAILABLE if the stream cannot be written (nothing was stored).
+     * 0..360, order_id <= 0, a timestamp more than 5 minutes in the future or
+     * more than 24 hours in the past (history keeps time-partitioned tables
+     * from a day back), speed above 100 m/s or accuracy above 10000 m;
+     * UNAVAILABLE if the stream cannot be written (nothing was stored);
+     * RESOURCE_EXHAUSTED if the stream holds too many unprocessed reports.
      *
      * swifteats.v1.LogisticsService ReportLocation: unary.
      * REST: POST /api/v1/drivers/{driver_id}/location -> 202
      */
     void (*report_location)(se_call *call, const Swifteats__V1__ReportLocationRequest *req, void *ctx);
+    /*
+     * Internal (gateway): ReportLocation for several reports in one call,
+     * each answered in its own result, in request order, as ReportLocation
+     * would answer it alone (one report's INVALID_ARGUMENT does not fail the
+     * others). The gateway gathers the POSTs that arrive together into one
+     * call, so a gRPC hop is paid per batch, not per report; the service
+     * appends the accepted reports to the stream in one pipelined round trip
+     * and answers only once Redis has acknowledged every append (a result
+     * with a message_id is in the stream). The call fails only as a whole:
+     * INVALID_ARGUMENT for more than 1000 reports; UNAVAILABLE if the stream
+     * cannot be written (then no report of the call was accepted: retrying
+     * may store a report twice only if the failure came after Redis applied
+     * it, like ReportLocation); RESOURCE_EXHAUSTED if the stream holds too
+     * many unprocessed reports (the location worker is behind).
+     *
+     * swifteats.v1.LogisticsService ReportLocations: unary.
+     */
+    void (*report_locations)(se_call *call, const Swifteats__V1__ReportLocationsRequest *req, void *ctx);
     /*
      * Returns the latest known location of a driver.
      * Errors: INVALID_ARGUMENT for an empty driver_id; NOT_FOUND if the driver
@@ -86,13 +108,17 @@ typedef struct swifteats_v1_logistics_service_handlers {
      */
     void (*get_order_driver_location)(se_call *call, const Swifteats__V1__GetOrderDriverLocationRequest *req, void *ctx);
     /*
-     * Streams every report accepted after the call starts that carries this
-     * order_id, in acceptance order, until the client cancels or the server
-     * shuts down (then the stream ends with OK or UNAVAILABLE). No REST route
-     * of its own: the gateway serves it as the WebSocket
+     * Streams every report that carries this order_id, in acceptance order,
+     * from the moment the subscription is live until the client cancels or
+     * the server shuts down (then the stream ends with OK or UNAVAILABLE).
+     * The first message is an empty Location (driver_id ""): the subscription
+     * is live, every report accepted after it will be delivered. Only reports
+     * that advanced the order's latest location are streamed (an older one
+     * arriving late is stored in the history, not sent). No REST route of its
+     * own: the gateway serves it as the WebSocket
      * /api/v1/drivers/orders/{order_id}/driver-location, sending
-     * {"type": "connected", ...} when it opens this call and one
-     * {"type": "location_update", "data": <Location>} per streamed message.
+     * {"type": "connected", ...} on that first message and one
+     * {"type": "location_update", "data": <Location>} per later message.
      * A watcher too slow to keep up may miss updates (each message is a full
      * position, so the next one supersedes it).
      * Errors: INVALID_ARGUMENT if order_id <= 0; RESOURCE_EXHAUSTED if the
@@ -119,8 +145,11 @@ static inline int swifteats_v1_logistics_service_register(
  * Errors: INVALID_ARGUMENT naming the field for an empty or over-long
  * driver_id, a missing latitude or longitude, latitude outside -90..90,
  * longitude outside -180..180, speed or accuracy < 0, heading outside
- * 0..360, order_id <= 0, or a timestamp more than 5 minutes in the future;
- * UNAVAILABLE if the stream cannot be written (nothing was stored).
+ * 0..360, order_id <= 0, a timestamp more than 5 minutes in the future or
+ * more than 24 hours in the past (history keeps time-partitioned tables
+ * from a day back), speed above 100 m/s or accuracy above 10000 m;
+ * UNAVAILABLE if the stream cannot be written (nothing was stored);
+ * RESOURCE_EXHAUSTED if the stream holds too many unprocessed reports.
  *
  * swifteats.v1.LogisticsService ReportLocation: unary.
  * REST: POST /api/v1/drivers/{driver_id}/location -> 202
@@ -155,6 +184,55 @@ static inline se_pending *swifteats_v1_logistics_service_report_location_async(
     return se_rpc_unary_async_typed(ch, &swifteats_v1_logistics_service_methods[SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_REPORT_LOCATION],
                                     (const ProtobufCMessage *)req, opts,
                                     swifteats_v1_logistics_service__report_location_adapt, (void (*)(void))cb, arg);
+}
+
+/*
+ * Internal (gateway): ReportLocation for several reports in one call,
+ * each answered in its own result, in request order, as ReportLocation
+ * would answer it alone (one report's INVALID_ARGUMENT does not fail the
+ * others). The gateway gathers the POSTs that arrive together into one
+ * call, so a gRPC hop is paid per batch, not per report; the service
+ * appends the accepted reports to the stream in one pipelined round trip
+ * and answers only once Redis has acknowledged every append (a result
+ * with a message_id is in the stream). The call fails only as a whole:
+ * INVALID_ARGUMENT for more than 1000 reports; UNAVAILABLE if the stream
+ * cannot be written (then no report of the call was accepted: retrying
+ * may store a report twice only if the failure came after Redis applied
+ * it, like ReportLocation); RESOURCE_EXHAUSTED if the stream holds too
+ * many unprocessed reports (the location worker is behind).
+ *
+ * swifteats.v1.LogisticsService ReportLocations: unary.
+ * Blocking call: 0 and *resp (yours: se_msg_free) on OK; else -1, *resp
+ * NULL and `st` says why. `_async`: cb runs once on a runtime client
+ * thread (resp yours, NULL unless OK); NULL return: cb never runs.
+ */
+static inline int swifteats_v1_logistics_service_report_locations(
+        se_channel *ch, const Swifteats__V1__ReportLocationsRequest *req, Swifteats__V1__ReportLocationsResponse **resp,
+        const se_call_opts *opts, se_status *st)
+{
+    ProtobufCMessage *out = NULL;
+    int rc = se_rpc_unary(ch, &swifteats_v1_logistics_service_methods[SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_REPORT_LOCATIONS],
+                          (const ProtobufCMessage *)req, &out, opts, st);
+    *resp = (Swifteats__V1__ReportLocationsResponse *)out;
+    return rc;
+}
+
+typedef void (*swifteats_v1_logistics_service_report_locations_cb)(
+        void *arg, const se_status *st, Swifteats__V1__ReportLocationsResponse *resp);
+
+static inline void swifteats_v1_logistics_service__report_locations_adapt(void (*fn)(void), void *arg,
+        const se_status *st, ProtobufCMessage *resp)
+{
+    ((swifteats_v1_logistics_service_report_locations_cb)fn)(arg, st, (Swifteats__V1__ReportLocationsResponse *)resp);
+}
+
+static inline se_pending *swifteats_v1_logistics_service_report_locations_async(
+        se_channel *ch, const Swifteats__V1__ReportLocationsRequest *req,
+        const se_call_opts *opts, swifteats_v1_logistics_service_report_locations_cb cb, void *arg)
+{
+    return se_rpc_unary_async_typed(ch, &swifteats_v1_logistics_service_methods[SWIFTEATS_V1_LOGISTICS_SERVICE_METHOD_REPORT_LOCATIONS],
+                                    (const ProtobufCMessage *)req, opts,
+                                    swifteats_v1_logistics_service__report_locations_adapt, (void (*)(void))cb, arg);
 }
 
 /*
@@ -323,13 +401,17 @@ static inline se_pending *swifteats_v1_logistics_service_get_order_driver_locati
 }
 
 /*
- * Streams every report accepted after the call starts that carries this
- * order_id, in acceptance order, until the client cancels or the server
- * shuts down (then the stream ends with OK or UNAVAILABLE). No REST route
- * of its own: the gateway serves it as the WebSocket
+ * Streams every report that carries this order_id, in acceptance order,
+ * from the moment the subscription is live until the client cancels or
+ * the server shuts down (then the stream ends with OK or UNAVAILABLE).
+ * The first message is an empty Location (driver_id ""): the subscription
+ * is live, every report accepted after it will be delivered. Only reports
+ * that advanced the order's latest location are streamed (an older one
+ * arriving late is stored in the history, not sent). No REST route of its
+ * own: the gateway serves it as the WebSocket
  * /api/v1/drivers/orders/{order_id}/driver-location, sending
- * {"type": "connected", ...} when it opens this call and one
- * {"type": "location_update", "data": <Location>} per streamed message.
+ * {"type": "connected", ...} on that first message and one
+ * {"type": "location_update", "data": <Location>} per later message.
  * A watcher too slow to keep up may miss updates (each message is a full
  * position, so the next one supersedes it).
  * Errors: INVALID_ARGUMENT if order_id <= 0; RESOURCE_EXHAUSTED if the
