@@ -449,3 +449,19 @@ void se_redis_pool_release(se_redis_pool *p, se_redis *r)
     /* Left-over pipeline state is caught by se_redis_ensure on next use. */
     se_pool_release(p->conns, r);
 }
+
+int se_redis_read_replies(redisContext *ctx, void (*fn)(void *arg, const redisReply *r),
+                          void *arg)
+{
+    void *rep = NULL;
+    if (redisGetReply(ctx, &rep) != REDIS_OK)
+        return -1;
+    do {
+        fn(arg, rep);
+        freeReplyObject(rep);
+        rep = NULL;
+        if (redisGetReplyFromReader(ctx, &rep) != REDIS_OK)
+            return -1;
+    } while (rep != NULL);
+    return 0;
+}

@@ -83,6 +83,13 @@ int se_redis_ensure(se_redis *r, se_redis_err *err);
  * so does unread or unsent pipeline data. A SUBSCRIBEd connection always
  * has data to read: use it through this context only, never the helpers. */
 redisContext *se_redis_raw(se_redis *r);
+/* For a raw context whose socket is readable (a SUBSCRIBEd connection, a
+ * pipeline): reads once (blocking up to the connection's timeout for the
+ * first reply), then calls fn(arg, reply) for that reply and for every
+ * further one already buffered, freeing each after fn.
+ * ON ERROR: -1 when the connection failed (ctx->err set); 0 otherwise. */
+int se_redis_read_replies(redisContext *ctx, void (*fn)(void *arg, const redisReply *r),
+                          void *arg);
 unsigned se_redis_reconnects(const se_redis *r);
 
 /* Sends one command given as an argument vector (binary-safe; argvlen may be

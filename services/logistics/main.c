@@ -4,13 +4,35 @@
  *   se-logistics                  serve (applies pending migrations first)
  *   se-logistics --migrate-only   apply pending migrations and exit (the
  *                                 Kubernetes migration Job)
+ *
+ * Configuration: services/logistics/logistics_service.h.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "logistics_migrations.h"
+#include "logistics_service.h"
 #include "se_log.h"
 #include "se_service.h"
+
+static logistics_service *service; /* built by register_logistics, freed at exit */
+
+static void stop_watchers(void *arg)
+{
+    logistics_service_stop(arg);
+}
+
+static int register_logistics(se_server *s, void *arg)
+{
+    (void)arg;
+    logistics_service_config cfg;
+    logistics_service_config_from_env(&cfg);
+    service = logistics_service_create(&cfg);
+    if (service == NULL)
+        return -1;
+    se_service_on_stop(stop_watchers, service);
+    return logistics_service_register(s, service);
+}
 
 int main(int argc, char **argv)
 {
@@ -22,6 +44,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--migrate-only]\n", argv[0]);
         return 2;
     }
-    static const se_service_def def = {"logistics", "LOGISTICS", NULL, NULL};
-    return se_service_main(&def);
+    static const se_service_def def = {"logistics", "LOGISTICS", register_logistics, NULL};
+    se_service_default_threads(LOGISTICS_DEFAULT_THREADS); /* handlers block */
+    int rc = se_service_main(&def);
+    logistics_service_destroy(service);
+    return rc;
 }

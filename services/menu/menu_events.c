@@ -265,8 +265,9 @@ static int subscribe(se_redis *r)
 }
 
 /* One Pub/Sub message: tell on_remote and the watchers. */
-static void handle_message(menu_events *ev, const redisReply *rep)
+static void handle_message(void *arg, const redisReply *rep)
 {
+    menu_events *ev = arg;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "message") != 0)
         return;
@@ -295,17 +296,7 @@ static int pump(menu_events *ev, redisContext *ctx)
     int n = poll(&pfd, 1, POLL_MS);
     if (n <= 0)
         return 0; /* nothing yet (or EINTR): the caller checks stopping */
-    void *rep = NULL;
-    if (redisGetReply(ctx, &rep) != REDIS_OK)
-        return -1;
-    do {
-        handle_message(ev, rep);
-        freeReplyObject(rep);
-        rep = NULL;
-        if (redisGetReplyFromReader(ctx, &rep) != REDIS_OK)
-            return -1;
-    } while (rep != NULL);
-    return 0;
+    return se_redis_read_replies(ctx, handle_message, ev);
 }
 
 /* After SUBSCRIBE: everyone here may have missed events; so may the other
