@@ -23,8 +23,8 @@
  * per loop); the only lock is the hand-off queue's.
  *
  * The response is decoded (on the client thread) into the call's own arena
- * (se_call_opts.resp_allocator): a bump allocator over a buffer the call
- * keeps across reuse, with malloc'd spills for what does not fit. While the
+ * (se_call_opts.resp_allocator, gw_arena.h): a bump allocator over a buffer
+ * the call keeps across reuse, with malloc'd spills. While the
  * RPC is pending only the client thread touches it; after the post only the
  * loop, which resets it when the call is released. So a response of many
  * small fields costs no malloc/free per field, and nothing allocated on one
@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_arena.h"
 #include "gw_error.h"
 #include "gw_transcode.h"
 #include "se_config.h"
@@ -51,7 +52,6 @@
 #define FREE_CALLS_MAX 256 /* per loop; more are freed (each keeps an arena) */
 #define ARENA_BYTES (16 * 1024) /* per call: a decoded menu (~9 KB, ~185
                                    allocations) fits */
-#define ARENA_ALIGN 16
 
 typedef struct proxy_route {
     const se_http_route *route;
@@ -60,6 +60,8 @@ typedef struct proxy_route {
     int timeout_ms;
     int cacheable;          /* GET */
     char backend[32];       /* "MENU" */
+    gw_proxy_divert_fn divert; /* NULL: a unary call (gw_proxy_divert) */
+    void *divert_ctx;
 } proxy_route;
 
 struct gw_proxy {
@@ -71,19 +73,6 @@ struct gw_proxy {
 };
 
 enum { CALL_PENDING, CALL_DONE, CALL_CANCELLING, CALL_CANCELLED };
-
-typedef struct arena_spill {
-    struct arena_spill *next;
-    max_align_t data[];
-} arena_spill;
-
-/* The response's memory (see DESIGN): buf[0..used) in use, then spills. */
-typedef struct call_arena {
-    unsigned char *buf;         /* ARENA_BYTES, allocated on first use */
-    size_t used;
-    arena_spill *spills;
-    ProtobufCAllocator alloc;   /* allocator_data = this arena */
-} call_arena;
 
 typedef struct gw_call {
     gw_task task;               /* first; zeroed before each post */
@@ -98,7 +87,7 @@ typedef struct gw_call {
     ProtobufCMessage *resp;     /* the callback's; in `arena`, reset on the loop */
     int64_t started_ns;         /* CLOCK_MONOTONIC */
     struct gw_call *next_free;
-    call_arena arena;           /* kept across reuse; resp lives here */
+    gw_arena arena;             /* kept across reuse; resp lives here */
 } gw_call;
 
 typedef struct proxy_local {
@@ -114,57 +103,6 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- response arena (client thread while pending, then the loop) ---------- */
-
-static void *arena_alloc(void *data, size_t size)
-{
-    call_arena *a = data;
-    size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (a->buf == NULL && (a->buf = malloc(ARENA_BYTES)) == NULL)
-        return NULL; /* the decode fails: INTERNAL for this request */
-    if (need <= ARENA_BYTES - a->used) {
-        void *p = a->buf + a->used;
-        a->used += need;
-        return p;
-    }
-    arena_spill *s = malloc(sizeof *s + need);
-    if (s == NULL)
-        return NULL;
-    s->next = a->spills;
-    a->spills = s;
-    return s->data;
-}
-
-static void arena_free(void *data, void *p)
-{
-    (void)data;
-    (void)p; /* released all at once by arena_reset */
-}
-
-static void arena_init(call_arena *a)
-{
-    memset(a, 0, sizeof *a);
-    a->alloc = (ProtobufCAllocator){arena_alloc, arena_free, a};
-}
-
-/* Forgets everything allocated; keeps buf for the next response. */
-static void arena_reset(call_arena *a)
-{
-    while (a->spills != NULL) {
-        arena_spill *s = a->spills;
-        a->spills = s->next;
-        free(s);
-    }
-    a->used = 0;
-}
-
-static void arena_dispose(call_arena *a)
-{
-    arena_reset(a);
-    free(a->buf);
-    a->buf = NULL;
-}
-
 /* ---- per-loop state --------------------------------------------------------- */
 
 static void local_dispose(void *p)
@@ -173,7 +111,7 @@ static void local_dispose(void *p)
     while (l->free_calls != NULL) {
         gw_call *c = l->free_calls;
         l->free_calls = c->next_free;
-        arena_dispose(&c->arena);
+        gw_arena_dispose(&c->arena);
         free(c);
     }
     gw_buf_dispose(&l->json);
@@ -203,7 +141,7 @@ static gw_call *call_acquire(gw_loop *loop)
     } else if ((c = malloc(sizeof *c)) == NULL) {
         abort();
     } else {
-        arena_init(&c->arena);
+        gw_arena_init(&c->arena, ARENA_BYTES);
     }
     memset(c, 0, offsetof(gw_call, st)); /* task.super must start zeroed */
     c->resp = NULL;
@@ -216,9 +154,9 @@ static void call_release(gw_call *c)
 {
     proxy_local *l = local_of(c->loop);
     c->resp = NULL; /* it lived in the arena */
-    arena_reset(&c->arena);
+    gw_arena_reset(&c->arena);
     if (l->n_free >= FREE_CALLS_MAX) {
-        arena_dispose(&c->arena);
+        gw_arena_dispose(&c->arena);
         free(c);
         return;
     }
@@ -425,6 +363,10 @@ static void on_route(gw_request *r, const gw_route_match *m, void *data)
     size_t n_md;
     if (transcode_or_reply(r, pr, m, &msg) != 0 || idempotency_key_or_reply(r, md, &n_md) != 0)
         return;
+    if (pr->divert != NULL) {
+        pr->divert(pr->divert_ctx, r, pr->route, msg);
+        return;
+    }
     if (pr->cacheable && cache->lookup != NULL && cache->lookup(cache->ctx, r, pr->route, msg))
         return;
     start_call(r, pr, msg, md, n_md);
@@ -505,6 +447,23 @@ gw_proxy *gw_proxy_create(gw_router *rt, const gw_proxy_config *cfg,
                      route->path, route->method->path, pr->backend, pr->timeout_ms);
     }
     return p;
+}
+
+int gw_proxy_divert(gw_proxy *p, const se_method_desc *method, gw_proxy_divert_fn fn, void *ctx,
+                    int *route_timeout_ms)
+{
+    int n = 0;
+    for (size_t i = 0; i < p->n_routes; i++) {
+        proxy_route *pr = &p->routes[i];
+        if (pr->route->method != method)
+            continue;
+        pr->divert = fn;
+        pr->divert_ctx = ctx;
+        if (route_timeout_ms != NULL)
+            *route_timeout_ms = pr->timeout_ms;
+        n++;
+    }
+    return n;
 }
 
 void gw_proxy_stats_get(const gw_proxy *p, gw_proxy_stats *out)

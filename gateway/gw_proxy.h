@@ -58,6 +58,19 @@ gw_proxy *gw_proxy_create(gw_router *rt, const gw_proxy_config *cfg,
                           const gw_proxy_cache *cache);
 void gw_proxy_destroy(gw_proxy *p);
 
+/* Diverts the route(s) of `method` (e.g. LogisticsService.ReportLocation):
+ * after the usual transcoding and checks (413, 400s, Idempotency-Key), the
+ * handler calls fn(ctx, r, route, msg) instead of starting a unary call;
+ * fn must answer r exactly once (now, or later on the loop thread). msg
+ * lives in r's pool (valid until r is gone). `route_timeout_ms`, when not
+ * NULL, gets the route's deadline (its own or cfg.timeout_ms).
+ * THREAD: main, before the server starts. Returns the number of routes
+ * diverted (0: the method has no route). */
+typedef void (*gw_proxy_divert_fn)(void *ctx, gw_request *r, const se_http_route *route,
+                                   ProtobufCMessage *msg);
+int gw_proxy_divert(gw_proxy *p, const se_method_desc *method, gw_proxy_divert_fn fn, void *ctx,
+                    int *route_timeout_ms);
+
 /* Counters since create (relaxed reads; for tests and logs). */
 typedef struct gw_proxy_stats {
     uint64_t calls;      /* RPCs started */

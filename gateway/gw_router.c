@@ -65,16 +65,40 @@ static int match_template(const char *tpl, h2o_iovec_t path, gw_route_match *m)
     return t == tend && p == pend;
 }
 
-int gw_router_match(const gw_router *rt, h2o_iovec_t method, h2o_iovec_t path,
-                    gw_route_match *m)
+static int is_ws_route(const gw_route *r)
+{
+    return strcmp(r->method, GW_ROUTER_WEBSOCKET) == 0;
+}
+
+/* want_ws: only GW_ROUTER_WEBSOCKET routes, else only the others. */
+static int match_routes(const gw_router *rt, h2o_iovec_t method, h2o_iovec_t path,
+                        gw_route_match *m, int want_ws)
 {
     for (size_t i = 0; i < rt->n_routes; i++) {
         const gw_route *r = &rt->routes[i];
-        if (h2o_memis(method.base, method.len, r->method, strlen(r->method)) &&
+        if (is_ws_route(r) != want_ws)
+            continue;
+        if ((want_ws || h2o_memis(method.base, method.len, r->method, strlen(r->method))) &&
             match_template(r->path_template, path, m))
             return (int)i;
     }
     return -1;
+}
+
+int gw_router_match(const gw_router *rt, h2o_iovec_t method, h2o_iovec_t path,
+                    gw_route_match *m)
+{
+    int ws = h2o_memis(method.base, method.len, H2O_STRLIT(GW_ROUTER_WEBSOCKET));
+    return match_routes(rt, method, path, m, ws);
+}
+
+/* A GET asking for a WebSocket over HTTP/1.1 (h2o sets req->upgrade only
+ * there). */
+static int wants_websocket(const h2o_req_t *req)
+{
+    return req->version < 0x200 && req->upgrade.base != NULL &&
+           h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket")) &&
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
 }
 
 size_t gw_router_allowed(const gw_router *rt, h2o_iovec_t path, char *buf, size_t cap)
@@ -85,7 +109,7 @@ size_t gw_router_allowed(const gw_router *rt, h2o_iovec_t path, char *buf, size_
         buf[0] = '\0';
     for (size_t i = 0; i < rt->n_routes; i++) {
         const gw_route *r = &rt->routes[i];
-        if (!match_template(r->path_template, path, &m))
+        if (is_ws_route(r) || !match_template(r->path_template, path, &m))
             continue;
         size_t ml = strlen(r->method);
         if (strstr(buf, r->method) != NULL || len + ml + 3 > cap)
@@ -125,7 +149,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     gw_router *rt = ((router_handler *)self)->router;
     gw_request *r = gw_request_begin(req);
     gw_route_match m;
-    int i = gw_router_match(rt, req->method, req->path_normalized, &m);
+    int i = -1;
+    if (wants_websocket(req))
+        i = match_routes(rt, req->method, req->path_normalized, &m, 1);
+    if (i < 0)
+        i = match_routes(rt, req->method, req->path_normalized, &m, 0);
     if (i < 0) {
         not_routed(rt, r);
         return 0;

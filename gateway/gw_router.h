@@ -18,6 +18,12 @@
 
 #define GW_ROUTE_MAX_PARAMS 8
 
+/* A pseudo-method for gw_router_add: the route matches only a GET that asks
+ * for a WebSocket upgrade over HTTP/1.1 (Upgrade: websocket), and such a
+ * request tries these routes before the others; any other request on the
+ * path goes to the ordinary routes. Never listed in Allow. */
+#define GW_ROUTER_WEBSOCKET "WEBSOCKET"
+
 typedef struct gw_route_match {
     size_t n_params;
     struct {

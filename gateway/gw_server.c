@@ -8,7 +8,8 @@
  * sets `stopping` and wakes every loop through its queue; each loop closes
  * its listener, calls h2o_context_request_shutdown (HTTP/2 GOAWAY) and keeps
  * running until its holds (live requests, RPCs in flight) reach zero or
- * grace_ms passes. Idle keep-alive connections are not waited for.
+ * grace_ms passes. Idle keep-alive connections are not waited for; modules
+ * with long-lived work (WebSockets) get an on_drain call to wind it down.
  */
 #include "gw_server.h"
 
@@ -47,7 +48,9 @@ struct gw_loop {
     struct {
         void *data;
         void (*dispose)(void *data);
+        void (*on_drain)(void *data);
     } locals[GW_LOOP_N_SLOTS];    /* gw_loop_local; loop thread only */
+    int draining;                 /* drain() started; loop thread only */
 };
 
 _Static_assert(offsetof(gw_loop, ctx) == 0, "gw_loop_of casts h2o_context_t * to gw_loop *");
@@ -207,6 +210,28 @@ void gw_loop_set_local(gw_loop *loop, int slot, void *data, void (*dispose)(void
     loop->locals[slot].dispose = dispose;
 }
 
+void gw_loop_set_drain(gw_loop *loop, int slot, void (*on_drain)(void *data))
+{
+    loop->locals[slot].on_drain = on_drain;
+}
+
+int gw_loop_draining(const gw_loop *loop)
+{
+    return loop->draining;
+}
+
+h2o_context_t *gw_loop_ctx(gw_loop *loop)
+{
+    return &loop->ctx;
+}
+
+static void drain_locals(gw_loop *loop)
+{
+    for (int i = 0; i < GW_LOOP_N_SLOTS; i++)
+        if (loop->locals[i].on_drain != NULL && loop->locals[i].data != NULL)
+            loop->locals[i].on_drain(loop->locals[i].data);
+}
+
 static void dispose_locals(gw_loop *loop)
 {
     for (int i = 0; i < GW_LOOP_N_SLOTS; i++) {
@@ -214,6 +239,7 @@ static void dispose_locals(gw_loop *loop)
             loop->locals[i].dispose(loop->locals[i].data);
         loop->locals[i].data = NULL;
         loop->locals[i].dispose = NULL;
+        loop->locals[i].on_drain = NULL;
     }
 }
 
@@ -259,6 +285,8 @@ static void drain(gw_loop *loop)
     h2o_socket_close(loop->listener);
     loop->listener = NULL;
     h2o_context_request_shutdown(&loop->ctx);
+    loop->draining = 1;
+    drain_locals(loop);
     int64_t deadline = now_ms() + loop->server->cfg.grace_ms;
     while (loop->holds > 0 && now_ms() < deadline)
         h2o_evloop_run(loop->ctx.loop, 10);

@@ -70,8 +70,25 @@ int gw_loop_index(const gw_loop *loop);
 /* Per-loop state of a module (buffers, free lists): one slot per module,
  * filled lazily on the loop thread. `dispose` (may be NULL) runs on the loop
  * thread after the loop has drained, when it stops. THREAD: the loop's. */
-enum { GW_LOOP_SLOT_PROXY, GW_LOOP_SLOT_ENTITY, GW_LOOP_SLOT_EDGE, GW_LOOP_N_SLOTS };
+enum {
+    GW_LOOP_SLOT_PROXY,
+    GW_LOOP_SLOT_ENTITY,
+    GW_LOOP_SLOT_EDGE,
+    GW_LOOP_SLOT_INGEST,
+    GW_LOOP_SLOT_WS,
+    GW_LOOP_SLOT_WATCH,
+    GW_LOOP_N_SLOTS
+};
 void *gw_loop_local(gw_loop *loop, int slot);
 void gw_loop_set_local(gw_loop *loop, int slot, void *data, void (*dispose)(void *data));
+/* Runs on_drain(data) of the slot on the loop thread once, when the loop
+ * starts draining (the server is stopping), before it waits for its holds:
+ * for work that would otherwise hold the loop until grace_ms (long-lived
+ * connections such as WebSockets). Set it with or after the slot's data. */
+void gw_loop_set_drain(gw_loop *loop, int slot, void (*on_drain)(void *data));
+/* 1 once the loop is draining (new long-lived work should be refused). */
+int gw_loop_draining(const gw_loop *loop);
+/* The loop's h2o context (timers: ctx->loop). */
+h2o_context_t *gw_loop_ctx(gw_loop *loop);
 
 #endif

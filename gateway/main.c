@@ -9,7 +9,11 @@
  * SE_GATEWAY_TLS_CERT / SE_GATEWAY_TLS_KEY (unset: plain TCP),
  * SE_GATEWAY_READYZ_TIMEOUT_MS (1000), SE_GATEWAY_ACCESS_LOG (true),
  * SE_GATEWAY_EDGE_CACHE (true), SE_GATEWAY_EDGE_CACHE_MB (64),
- * SE_GATEWAY_EDGE_CACHE_TTL_MS (30000), and the backends' SE_<NAME>_TARGET.
+ * SE_GATEWAY_EDGE_CACHE_TTL_MS (30000), SE_GATEWAY_INGEST (true),
+ * SE_GATEWAY_INGEST_BATCH (256), SE_GATEWAY_INGEST_DELAY_US (0),
+ * SE_GATEWAY_INGEST_INFLIGHT (4) (gw_ingest.h), SE_GATEWAY_WS_PING_S (20),
+ * SE_GATEWAY_WS_CLOSE_TIMEOUT_MS (1000), SE_GATEWAY_WS_MAX_MSG_BYTES (4096)
+ * (gw_ws.h), and the backends' SE_<NAME>_TARGET.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,8 @@
 #include "gw_edge_watch.h"
 #include "gw_entity.h"
 #include "gw_health.h"
+#include "gw_ingest.h"
+#include "gw_order_watch.h"
 #include "gw_proxy.h"
 #include "gw_server.h"
 #include "se_config.h"
@@ -27,6 +33,8 @@
 static gw_proxy *proxy;
 static gw_edge_cache *edge_cache; /* NULL: SE_GATEWAY_EDGE_CACHE=false */
 static gw_edge_watch *edge_watch;
+static gw_ingest *ingest;            /* NULL: SE_GATEWAY_INGEST=false */
+static gw_order_watch *order_watch;
 
 /* h2o buffers a body up to its own limit and answers a larger one with a
  * plain-text 413 before any handler runs; a margin above ours lets the
@@ -57,6 +65,20 @@ static int start_edge_cache(size_t gzip_min, int gzip_level)
     return 0;
 }
 
+/* Location ingest batching and the order-location WebSocket. */
+static int add_logistics(gw_server *s)
+{
+    se_channel *ch = se_channel_get(se_config_target("LOGISTICS"));
+    gw_ingest_config icfg;
+    gw_ingest_config_from_env(&icfg);
+    if (icfg.enabled && (ingest = gw_ingest_create(proxy, ch, &icfg)) == NULL)
+        return -1;
+    gw_ws_config wcfg;
+    gw_ws_config_from_env(&wcfg);
+    order_watch = gw_order_watch_create(gw_server_router(s), ch, &wcfg);
+    return order_watch != NULL ? 0 : -1;
+}
+
 static int add_routes(gw_server *s, const gw_proxy_config *pcfg)
 {
     if (gw_health_register(gw_server_router(s)) != 0)
@@ -65,7 +87,7 @@ static int add_routes(gw_server *s, const gw_proxy_config *pcfg)
     if (edge_cache != NULL)
         hooks = gw_edge_cache_proxy_hooks(edge_cache);
     proxy = gw_proxy_create(gw_server_router(s), pcfg, edge_cache != NULL ? &hooks : NULL);
-    return proxy != NULL ? 0 : -1;
+    return proxy != NULL ? add_logistics(s) : -1;
 }
 
 static gw_server *create_server(void)
@@ -115,6 +137,8 @@ int main(void)
     gw_server *server = create_server();
     if (server == NULL) {
         gw_edge_watch_stop(edge_watch);
+        gw_order_watch_destroy(order_watch);
+        gw_ingest_destroy(ingest);
         gw_proxy_destroy(proxy);
         gw_edge_cache_destroy(edge_cache);
         se_rpc_shutdown();
@@ -125,6 +149,8 @@ int main(void)
     gw_server_stop(server);
     gw_edge_watch_stop(edge_watch);
     gw_server_destroy(server);
+    gw_order_watch_destroy(order_watch);
+    gw_ingest_destroy(ingest);
     gw_proxy_destroy(proxy);
     gw_edge_cache_destroy(edge_cache);
     se_rpc_shutdown();

@@ -59,7 +59,7 @@ class Env(StackEnv):
     def start_worker(self):
         self.workers += 1
         w = self.start("location-worker-%d" % self.workers, "se-location-worker", dict(
-            self.stores, WORKER_ENV, SE_LOCATION_WORKER_ADDR="127.0.0.1:0"))
+            self.stores, SE_LOCATION_WORKER_ADDR="127.0.0.1:0", **WORKER_ENV))
         w.wait_listening()
         return w
 
@@ -112,7 +112,10 @@ class Flow:
         return self.ids
 
 
-def wait_history(env, prefix, ids, timeout=30):
+def wait_history(env, prefix, ids, timeout=30, unknown=0):
+    """Every accepted report has exactly one history row; `unknown`: how
+    many answers were 503 (Redis may have stored such a report before the
+    connection broke: a client retries them, at least once)."""
     want = set(ids)
     wait_for(lambda: set(env.history(prefix)) >= want, timeout, interval=0.2)
     rows = env.history(prefix)
@@ -121,7 +124,7 @@ def wait_history(env, prefix, ids, timeout=30):
         len(missing), sorted(missing)[:3])
     doubled = [k for k, c in rows.items() if c > 1]
     assert not doubled, "history rows doubled: %s" % doubled[:3]
-    assert len(rows) == len(want), (len(rows), len(want))
+    assert len(want) <= len(rows) <= len(want) + unknown, (len(rows), len(want), unknown)
 
 
 # ---- tests ------------------------------------------------------------------
@@ -215,7 +218,7 @@ def test_redis_down_503_never_false_202(env):
     ids = flow.end()
     assert flow.statuses.get(202, 0) == len(ids), flow.statuses
     assert set(flow.statuses) <= {202, 503}, flow.statuses
-    wait_history(env, "e2e-redis", ids)
+    wait_history(env, "e2e-redis", ids, unknown=flow.statuses.get(503, 0))
 
 
 def test_postgres_down_ingest_goes_on_history_catches_up(env):
@@ -225,13 +228,10 @@ def test_postgres_down_ingest_goes_on_history_catches_up(env):
         time.sleep(1.5)
         ids = flow.end()
         assert len(ids) > 50 and set(flow.statuses) == {202}, flow.statuses
-        last = ids[-1]
-        driver = None
         assert wait_for(lambda: call(env.gw, "GET", "/api/v1/drivers/e2e-pg-1/location").status
                         == 200, 10), "positions must not wait for PostgreSQL"
     finally:
         env.stack("start-pg")
-    del last, driver
     wait_history(env, "e2e-pg", ids, timeout=60)
 
 
