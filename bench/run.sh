@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(rpc menu orders transcode)
+[ ${#names[@]} -gt 0 ] || names=(rpc menu orders drivers transcode)
 failed=()
 for n in "${names[@]}"; do
     echo "== bench/$n" >&2
