@@ -25,6 +25,7 @@
 #include "se_log.h"
 #include "se_pg.h"
 #include "se_redis.h"
+#include "se_test_fixture.h"
 #include "se_test_stack.h"
 #include "se_time.h"
 #include "swifteats/v1/common.pb-c.h"
@@ -40,26 +41,13 @@ static int lt_pg_stopped; /* the teardown restarts PostgreSQL if a test failed *
 
 static inline void lt_exec_on(const char *url, const char *sql)
 {
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(url, &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    ck_assert_msg(se_pg_exec(c, sql, 0, &err) == 0, "%s: %s", sql, err.msg);
-    se_pg_conn_destroy(c);
+    se_test_sql_exec(url, sql);
 }
 
 /* The first column of the first row of sql (test schema) as an integer. */
 static inline int64_t lt_sql_int(const char *sql)
 {
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(lt_url, &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    PGresult *r = se_pg_exec_params(c, sql, 0, NULL, 0, &err);
-    ck_assert_msg(r != NULL, "%s: %s", sql, err.msg);
-    ck_assert_msg(PQntuples(r) == 1, "%s: %d rows", sql, PQntuples(r));
-    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    se_pg_conn_destroy(c);
-    return v;
+    return se_test_sql_int(lt_url, sql);
 }
 
 static inline int64_t lt_rows(void)
@@ -238,20 +226,8 @@ static inline location_worker_stats lt_stats(void)
 static inline void lt_setup(void)
 {
     se_log_init("test");
-    const char *base = se_test_env_url("SE_PG_URL");
-    snprintf(lt_schema, sizeof lt_schema, "%s", se_test_uniq("location_t_", "", ""));
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", lt_schema,
-             lt_schema);
-    lt_exec_on(base, sql);
-    snprintf(lt_url, sizeof lt_url, "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') ? '&' : '?', lt_schema);
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(lt_url, &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    ck_assert_int_ge(se_pg_migrate_list(c, "logistics", logistics_migrations,
-                                        logistics_n_migrations, &err), 0);
-    se_pg_conn_destroy(c);
+    se_test_schema_create("location_t_", lt_schema, lt_url, "logistics", logistics_migrations,
+                          logistics_n_migrations);
     snprintf(lt_stream, sizeof lt_stream, "%s", se_test_uniq("se:locations:t", "", ""));
     snprintf(lt_dead, sizeof lt_dead, "%s:dead", lt_stream);
     snprintf(lt_prefix, sizeof lt_prefix, "%s", se_test_uniq("lt", "", ":"));
@@ -280,9 +256,7 @@ static inline void lt_teardown(void)
     if (r != NULL)
         freeReplyObject(r);
     se_redis_destroy(lt_r);
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", lt_schema);
-    lt_exec_on(se_test_env_url("SE_PG_URL"), sql);
+    se_test_schema_drop(lt_schema);
 }
 
 #endif

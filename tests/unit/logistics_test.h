@@ -19,6 +19,7 @@
 #include "se_log.h"
 #include "se_pg.h"
 #include "se_redis.h"
+#include "se_test_fixture.h"
 #include "se_test_stack.h"
 #include "swifteats/v1/logistics.se.h"
 
@@ -28,19 +29,10 @@ static se_server *lt_srv;
 static se_channel *lt_ch;
 static se_redis *lt_r;
 
-static inline void lt_exec_url(const char *url, const char *sql)
-{
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(url, &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    ck_assert_msg(se_pg_exec(c, sql, 0, &err) == 0, "%s: %s", sql, err.msg);
-    se_pg_conn_destroy(c);
-}
-
 /* Runs sql in the test schema. */
 static inline void lt_exec(const char *sql)
 {
-    lt_exec_url(lt_url, sql);
+    se_test_sql_exec(lt_url, sql);
 }
 
 /* A Redis command on the stack's Redis; fails the test on an error. */
@@ -66,14 +58,7 @@ static inline logistics_service_config lt_config(void)
 static inline void lt_start(const logistics_service_config *cfg)
 {
     se_log_init("test");
-    const char *base = se_test_env_url("SE_PG_URL");
-    snprintf(lt_schema, sizeof lt_schema, "%s", se_test_uniq("logistics_t_", "", ""));
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", lt_schema,
-             lt_schema);
-    lt_exec_url(base, sql);
-    snprintf(lt_url, sizeof lt_url, "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') ? '&' : '?', lt_schema);
+    se_test_schema_create("logistics_t_", lt_schema, lt_url, NULL, NULL, 0);
     snprintf(lt_prefix, sizeof lt_prefix, "%s", se_test_uniq("lt", "", ":"));
     snprintf(lt_stream, sizeof lt_stream, "%slocations", lt_prefix);
     lt_r = se_redis_create(se_test_env_url("SE_REDIS_URL"), 2000, NULL);
@@ -82,15 +67,9 @@ static inline void lt_start(const logistics_service_config *cfg)
     logistics_service_config def = lt_config();
     lt_svc = logistics_service_create(cfg ? cfg : &def);
     ck_assert_ptr_nonnull(lt_svc);
-    se_server_config sc = {.name = "logistics", .listen_addr = "127.0.0.1:0", .threads = 8,
-                           .grace_ms = 500};
-    lt_srv = se_server_create(&sc);
-    ck_assert_ptr_nonnull(lt_srv);
+    lt_srv = se_test_server_create("logistics");
     ck_assert_int_eq(logistics_service_register(lt_srv, lt_svc), 0);
-    ck_assert_int_eq(se_server_start(lt_srv), 0);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", se_server_port(lt_srv));
-    lt_ch = se_channel_get(target);
+    lt_ch = se_test_server_start(lt_srv);
 }
 
 static inline void lt_setup(void)
@@ -113,9 +92,7 @@ static inline void lt_teardown(void)
     if (keys != NULL)
         freeReplyObject(keys);
     se_redis_destroy(lt_r);
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", lt_schema);
-    lt_exec_url(se_test_env_url("SE_PG_URL"), sql);
+    se_test_schema_drop(lt_schema);
 }
 
 /* A valid report of driver `id` at (lat, lng); optional fields unset. */

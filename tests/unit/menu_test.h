@@ -18,6 +18,7 @@
 #include "menu_seed.h"
 #include "menu_service.h"
 #include "se_log.h"
+#include "se_test_fixture.h"
 #include "se_test_stack.h"
 #include "swifteats/v1/menu.se.h"
 
@@ -36,29 +37,18 @@ static se_channel *mt_ch;
 /* Runs sql on the base database: fails the test on error. */
 static inline void mt_exec_base(const char *sql)
 {
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(se_test_env_url("SE_PG_URL"), &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    ck_assert_msg(se_pg_exec(c, sql, 0, &err) == 0, "%s: %s", sql, err.msg);
-    se_pg_conn_destroy(c);
+    se_test_sql_exec(se_test_env_url("SE_PG_URL"), sql);
 }
 
 /* A fresh schema "menu_t_<pid>" holding the migrated, seeded catalogue;
  * mt_url points at it. */
 static inline void mt_db_setup(void)
 {
-    const char *base = se_test_env_url("SE_PG_URL");
-    snprintf(mt_schema, sizeof mt_schema, "%s", se_test_uniq("menu_t_", "", ""));
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", mt_schema,
-             mt_schema);
-    mt_exec_base(sql);
-    snprintf(mt_url, sizeof mt_url, "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') ? '&' : '?', mt_schema);
+    se_test_schema_create("menu_t_", mt_schema, mt_url, "menu", menu_migrations,
+                          menu_n_migrations);
     se_pg_err err;
     se_pg_conn *c = se_pg_conn_create(mt_url, &err);
     ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    ck_assert_int_ge(se_pg_migrate_list(c, "menu", menu_migrations, menu_n_migrations, &err), 0);
     menu_seed_opts o = {MT_RESTAURANTS, 5, 4, 7};
     ck_assert_int_eq(menu_seed(c, &o, 1, &err), MT_RESTAURANTS);
     se_pg_conn_destroy(c);
@@ -66,19 +56,13 @@ static inline void mt_db_setup(void)
 
 static inline void mt_db_teardown(void)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", mt_schema);
-    mt_exec_base(sql);
+    se_test_schema_drop(mt_schema);
 }
 
 /* Runs sql in the test schema. */
 static inline void mt_exec(const char *sql)
 {
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(mt_url, &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    ck_assert_msg(se_pg_exec(c, sql, 0, &err) == 0, "%s: %s", sql, err.msg);
-    se_pg_conn_destroy(c);
+    se_test_sql_exec(mt_url, sql);
 }
 
 /* The configuration the suites use: short Redis timeouts and breaker. */
@@ -109,15 +93,9 @@ static inline void mt_start(const menu_service_config *cfg)
     menu_service_config def = mt_config();
     mt_svc = menu_service_create(cfg ? cfg : &def);
     ck_assert_ptr_nonnull(mt_svc);
-    se_server_config sc = {.name = "menu", .listen_addr = "127.0.0.1:0", .threads = 8,
-                           .grace_ms = 500};
-    mt_srv = se_server_create(&sc);
-    ck_assert_ptr_nonnull(mt_srv);
+    mt_srv = se_test_server_create("menu");
     ck_assert_int_eq(menu_service_register(mt_srv, mt_svc), 0);
-    ck_assert_int_eq(se_server_start(mt_srv), 0);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", se_server_port(mt_srv));
-    mt_ch = se_channel_get(target);
+    mt_ch = se_test_server_start(mt_srv);
     /* no subscription reset in the middle of a test */
     double until = se_test_seconds() + 10;
     while ((cfg ? cfg : &def)->events && !menu_events_subscribed(menu_service_events(mt_svc)) &&

@@ -58,15 +58,9 @@ static inline void ot_start(const order_service_config *cfg)
     order_service_config def = ot_config();
     ot_svc = order_service_create(cfg ? cfg : &def);
     ck_assert_ptr_nonnull(ot_svc);
-    se_server_config sc = {.name = "order", .listen_addr = "127.0.0.1:0", .threads = 8,
-                           .grace_ms = 500};
-    ot_srv = se_server_create(&sc);
-    ck_assert_ptr_nonnull(ot_srv);
+    ot_srv = se_test_server_create("order");
     ck_assert_int_eq(order_service_register(ot_srv, ot_svc), 0);
-    ck_assert_int_eq(se_server_start(ot_srv), 0);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", se_server_port(ot_srv));
-    ot_ch = se_channel_get(target);
+    ot_ch = se_test_server_start(ot_srv);
 }
 
 /* Both services with the default configurations (checked fixture). */
@@ -93,16 +87,7 @@ static inline void ot_teardown(void)
  * integer; fails the test on error or no row. */
 static inline int64_t ot_sql_int(const char *sql)
 {
-    se_pg_err err;
-    se_pg_conn *c = se_pg_conn_create(mt_url, &err);
-    ck_assert_msg(c != NULL, "connect: %s", err.msg);
-    PGresult *r = se_pg_exec_params(c, sql, 0, NULL, 0, &err);
-    ck_assert_msg(r != NULL, "%s: %s", sql, err.msg);
-    ck_assert_msg(PQntuples(r) == 1, "%s: %d rows", sql, PQntuples(r));
-    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    se_pg_conn_destroy(c);
-    return v;
+    return se_test_sql_int(mt_url, sql);
 }
 
 static inline int64_t ot_sql_intf(const char *fmt, int64_t arg)

@@ -50,6 +50,7 @@
 #include "payment_worker.h"
 #include "se_log.h"
 #include "se_redis.h"
+#include "se_test_fixture.h"
 #include "se_test_stack.h"
 #include "swifteats/v1/order.se.h"
 #include "swifteats/v1/payment_gateway.se.h"
@@ -672,10 +673,7 @@ static inline void pt_setup(void)
     pt_r = se_redis_create(se_test_env_url("SE_REDIS_URL"), 2000, &err);
     ck_assert_msg(pt_r != NULL, "redis: %s", err.msg);
     pt_redis_ok(PT_REDIS("DEL", pt_stream, pt_dead));
-    se_server_config sc = {.name = "fakes", .listen_addr = "127.0.0.1:0", .threads = 8,
-                           .grace_ms = 500};
-    pt_srv = se_server_create(&sc);
-    ck_assert_ptr_nonnull(pt_srv);
+    pt_srv = se_test_server_create("fakes");
     ck_assert_int_eq(swifteats_v1_order_service_register(pt_srv, &ft_order_handlers, NULL), 0);
     ck_assert_int_eq(
         swifteats_v1_payment_gateway_service_register(pt_srv, &ft_gateway_handlers, NULL), 0);

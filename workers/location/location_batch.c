@@ -2,9 +2,9 @@
  *
  * DESIGN: the reply is walked once; every string an entry needs is a
  * pointer into it, so nothing but the decoded messages is allocated per
- * report. A reply of an unexpected shape is an error for the whole batch
- * (it would mean a different Redis or a bug, not a bad report); a bad
- * report only marks its own entry.
+ * report. The reply's shape was checked by se_redis_stream (a reply of
+ * another shape failed the whole read); a bad report only marks its own
+ * entry.
  */
 #include "location_batch.h"
 
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "se_alloc.h"
-#include "se_log.h"
+#include "se_redis_stream.h"
 
 Swifteats__V1__Location *location_decode(const void *data, size_t len, int64_t *ts_us,
                                          char *err, size_t errcap)
@@ -43,25 +43,18 @@ Swifteats__V1__Location *location_decode(const void *data, size_t len, int64_t *
     return m;
 }
 
-/* Fills e from [id, [f, v, ...] | nil]; -1 for a bad shape. */
-static int take_entry(location_entry *e, const redisReply *r)
+/* Fills e from a checked entry [id, [f, v, ...] | nil] (se_redis_stream.h). */
+static void take_entry(location_entry *e, const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING)
-        return -1;
-    const redisReply *fv = r->element[1];
-    e->id = r->element[0]->str;
-    if (fv->type == REDIS_REPLY_NIL) {
+    e->id = se_redis_stream_entry_id(r);
+    const redisReply *fv = se_redis_stream_entry_fields(r);
+    if (fv == NULL) {
         e->fate = LOCATION_DONE; /* deleted while pending: only to acknowledge */
-        return 0;
+        return;
     }
-    if (fv->type != REDIS_REPLY_ARRAY)
-        return -1;
     e->fields = fv;
     for (size_t i = 0; i + 1 < fv->elements; i += 2) {
         const redisReply *f = fv->element[i], *v = fv->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            return -1;
         if (strcmp(f->str, "loc") == 0) {
             e->loc = v->str;
             e->loc_len = (size_t)v->len;
@@ -73,31 +66,22 @@ static int take_entry(location_entry *e, const redisReply *r)
         snprintf(e->error, sizeof e->error, "field loc is missing");
     else
         e->msg = location_decode(e->loc, e->loc_len, &e->ts_us, e->error, sizeof e->error);
-    return 0;
 }
 
-int location_batch_take(location_batch *b, redisReply *reply, const redisReply *entries,
-                        int from_pel)
+void location_batch_take(location_batch *b, redisReply *reply, const redisReply *entries,
+                         size_t n, int from_pel)
 {
     memset(b, 0, sizeof *b);
     b->reply = reply;
     b->from_pel = from_pel;
-    if (entries->type != REDIS_REPLY_ARRAY) {
-        se_log_error("location_bad_reply", "expected an array of stream entries");
-        location_batch_free(b);
-        return -1;
-    }
-    b->e = se_xcalloc(entries->elements, sizeof *b->e);
-    for (size_t i = 0; i < entries->elements; i++) {
+    if (n == 0)
+        return;
+    b->e = se_xcalloc(n, sizeof *b->e);
+    for (size_t i = 0; i < n; i++) {
         location_entry *e = &b->e[b->n++];
         e->deliveries = from_pel ? 0 : 1;
-        if (take_entry(e, entries->element[i]) != 0) {
-            se_log_error("location_bad_reply", "stream entry %zu has an unexpected shape", i);
-            location_batch_free(b);
-            return -1;
-        }
+        take_entry(e, entries->element[i]);
     }
-    return 0;
 }
 
 void location_batch_free(location_batch *b)

@@ -52,12 +52,11 @@ typedef struct location_batch {
     int from_pel;            /* entries delivered before (PEL read, claim) */
 } location_batch;
 
-/* Takes `reply` (ownership passes to the batch, even on error) and the
- * array of entries inside it (`entries`, each [id, [f, v, ...] | nil]),
- * and decodes every entry. ON ERROR (a reply of an unexpected shape): -1,
- * logged, the batch emptied (reply freed). */
-int location_batch_take(location_batch *b, redisReply *reply, const redisReply *entries,
-                        int from_pel);
+/* Takes `reply` (ownership passes to the batch; NULL when n == 0) and
+ * the n entries of `entries` inside it, as se_redis_stream_read/_autoclaim
+ * hand them over (shape already checked), and decodes every entry. */
+void location_batch_take(location_batch *b, redisReply *reply, const redisReply *entries,
+                         size_t n, int from_pel);
 
 /* Frees the messages, entries and reply; the batch is empty afterwards and
  * may be reused. NULL is fine. */

@@ -8,6 +8,8 @@
  *   dead    SE_LOCATION_DEAD_STREAM ("<stream>:dead"): the original fields
  *           + error + id (the original entry id)
  *
+ * The consumer-group commands are se_redis_stream's (runtime/
+ * se_redis_stream.h); this module adds the connections and the batches.
  * Every call is one round trip, whatever the batch size: reads return a
  * whole batch, location_stream_ack sends XACK and XDEL for all ids in one
  * pipeline (so XLEN is the backlog). Delivery counts are only looked up

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "location_history.h"
 #include "location_state.h"
@@ -20,6 +19,7 @@
 #include "se_alloc.h"
 #include "se_config.h"
 #include "se_log.h"
+#include "se_redis_stream.h"
 #include "se_time.h"
 
 #define MAX_HELD 64          /* batches gathered before a flush at most */
@@ -56,17 +56,6 @@ struct location_worker {
 
 /* ---- configuration ---------------------------------------------------------- */
 
-static const char *default_consumer(void)
-{
-    static char buf[300];
-    char host[256] = "worker";
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "worker");
-    host[sizeof host - 1] = '\0';
-    snprintf(buf, sizeof buf, "%s-%ld", host, (long)getpid());
-    return buf;
-}
-
 void location_worker_config_from_env(location_worker_config *c)
 {
     static char dead[512];
@@ -80,9 +69,7 @@ void location_worker_config_from_env(location_worker_config *c)
     }
     c->stream = se_env_str("SE_LOCATION_STREAM", "se:locations");
     c->group = se_env_str("SE_LOCATION_GROUP", "location-workers");
-    c->consumer = se_env_str("SE_LOCATION_CONSUMER", NULL);
-    if (c->consumer == NULL)
-        c->consumer = default_consumer();
+    c->consumer = se_redis_stream_consumer_from_env("SE_LOCATION_CONSUMER"); /* "<host>-<pid>" */
     snprintf(dead, sizeof dead, "%s:dead", c->stream);
     c->dead_stream = se_env_str("SE_LOCATION_DEAD_STREAM", dead);
     c->key_prefix = se_env_str("SE_LOCATION_KEY_PREFIX", "se:");
@@ -411,9 +398,13 @@ static void *worker_main(void *arg)
 {
     location_worker *w = arg;
     se_log_set_request_id(NULL);
-    while (!atomic_load(&w->stop) && location_stream_ensure_group(w->stream) != 0)
-        nap(w, w->backoff_ms);
     int read_failures = 0;
+    while (!atomic_load(&w->stop) && location_stream_ensure_group(w->stream) != 0) {
+        if (read_failures++ == 0)
+            se_log_error("redis_unavailable", "creating the consumer group of %s failed (see "
+                         "redis_error): retrying until Redis answers", w->cfg.stream);
+        nap(w, w->backoff_ms);
+    }
     while (!atomic_load(&w->stop)) {
         maintain_tick(w);
         sweep_tick(w);
@@ -423,9 +414,15 @@ static void *worker_main(void *arg)
         int n = location_stream_read(w->stream, ">", w->cfg.batch, block_for(w), &b);
         if (n < 0) {
             flush(w);
+            if (read_failures == 0) /* the state change, once per outage */
+                se_log_error("redis_unavailable", "reading %s failed (see redis_error): "
+                             "retrying every %d ms until Redis answers", w->cfg.stream,
+                             w->cfg.retry_ms);
             nap(w, read_failures++ < 3 ? 100 : w->cfg.retry_ms);
             continue;
         }
+        if (read_failures > 0)
+            se_log_info("redis_recovered", "the location stream is reachable again");
         read_failures = 0;
         if (n > 0)
             handle(w, &b, 0);

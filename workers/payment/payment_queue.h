@@ -11,8 +11,10 @@
  *   dead    SE_PAYMENT_DEAD_STREAM ("se:payment:dead"): the original fields
  *           + reason + deliveries + source_id
  *
+ * The commands are se_redis_stream's (runtime/se_redis_stream.h); this
+ * module adds the connections, the payment entry and delivery counts.
  * An entry stays in the group's pending list (PEL) from its delivery until
- * payment_queue_ack (XACK then XDEL, keeping the stream short). Entries of a
+ * payment_queue_ack (XACK + XDEL in one pipeline, keeping the stream short). Entries of a
  * consumer that stopped are taken over with XAUTOCLAIM once idle long
  * enough; to keep that from stealing a live job, the worker refreshes the
  * idle time of its own in-flight entries (payment_queue_touch: XCLAIM to
@@ -36,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "se_redis_stream.h"
+
 typedef struct payment_queue_config {
     const char *redis_url;   /* SE_REDIS_URL */
     int redis_timeout_ms;    /* SE_REDIS_TIMEOUT_MS (1000): connect and
@@ -51,7 +55,7 @@ typedef struct payment_queue_config {
 /* One delivered stream entry. OWNERSHIP: the receiver frees it with
  * payment_entry_free. */
 typedef struct payment_entry {
-    char id[48];           /* stream entry id, "1700000000000-0" */
+    char id[SE_REDIS_STREAM_ID_MAX]; /* stream entry id, "1700000000000-0" */
     int64_t order_id;      /* > 0, or 0 when "order_id" is missing or not a
                               positive decimal int64 (a poison entry) */
     char request_id[64];   /* "request_id" if present and header-safe, else
@@ -103,7 +107,7 @@ int payment_queue_autoclaim(payment_queue *q, int min_idle_ms, int count, char *
  * them. THREAD: the reading thread. */
 int payment_queue_touch(payment_queue *q, const char *const *ids, size_t n);
 
-/* XACK then XDEL of one entry. THREAD: any. */
+/* XACK + XDEL of one entry (one pipeline). THREAD: any. */
 int payment_queue_ack(payment_queue *q, const char *id);
 
 /* XADD <dead_stream> * <original fields> reason <reason> deliveries <n>

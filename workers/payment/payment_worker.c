@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "se_alloc.h"
 #include "se_config.h"
 #include "se_log.h"
+#include "se_redis_stream.h"
 #include "se_time.h"
 
 struct payment_worker {
@@ -61,17 +61,6 @@ struct payment_worker {
 
 /* ---- configuration -------------------------------------------------------------- */
 
-static const char *default_consumer(void)
-{
-    static char buf[300];
-    char host[256] = "worker";
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "worker");
-    host[sizeof host - 1] = '\0';
-    snprintf(buf, sizeof buf, "%s-%ld", host, (long)getpid());
-    return buf;
-}
-
 void payment_worker_config_from_env(payment_worker_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -82,9 +71,7 @@ void payment_worker_config_from_env(payment_worker_config *cfg)
     q->stream = se_env_str("SE_PAYMENT_STREAM", "se:payment:jobs");
     q->group = se_env_str("SE_PAYMENT_GROUP", "payment-workers");
     q->dead_stream = se_env_str("SE_PAYMENT_DEAD_STREAM", "se:payment:dead");
-    q->consumer = se_env_str("SE_PAYMENT_CONSUMER", NULL);
-    if (q->consumer == NULL)
-        q->consumer = default_consumer();
+    q->consumer = se_redis_stream_consumer_from_env("SE_PAYMENT_CONSUMER"); /* "<host>-<pid>" */
     payment_job_config *j = &cfg->job;
     j->charge_timeout_ms = (int)se_env_int("SE_PAYMENT_CHARGE_TIMEOUT_MS", 3000, 1, 600000);
     j->order_timeout_ms = (int)se_env_int("SE_PAYMENT_ORDER_TIMEOUT_MS", 5000, 1, 600000);
