@@ -1,9 +1,15 @@
-/* location_worker.c - the location worker's loop (see location_worker.h).
+/* location_worker.c - the location worker's reader loop (see
+ * location_worker.h).
  *
- * DESIGN: a single thread owns every connection and all loop state, so
- * there is no locking except for the stats and the stop flag. Batches whose
- * state is applied wait in `held` (owning their replies) until the history
- * flush; entries are acknowledged by that flush, or left pending.
+ * DESIGN: the reader thread owns its Redis connections and the loop state:
+ * it reads batches, applies their live state (positions, GEO, publishes:
+ * location_state.c) at once, judges undecodable entries, and hands each
+ * batch to the history writer (location_writer.c, its own thread), which
+ * writes the history and acknowledges, or leaves entries pending. So live
+ * updates never wait for PostgreSQL. Before re-reading pending entries
+ * (its own after a failure, or claimed from a crashed consumer) the reader
+ * waits for the writer to finish what it holds (location_writer_sync): an
+ * entry must not be in two batches at once.
  */
 #include "location_worker.h"
 
@@ -13,46 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "location_history.h"
-#include "location_state.h"
-#include "location_stream.h"
+#include "location_worker_internal.h"
 #include "se_alloc.h"
 #include "se_config.h"
 #include "se_log.h"
 #include "se_redis_stream.h"
 #include "se_time.h"
 
-#define MAX_HELD 64          /* batches gathered before a flush at most */
 #define SWEEP_LIMIT 1000     /* drivers removed per sweep script */
 #define CLAIM_ROUNDS 8       /* XAUTOCLAIM calls per claim tick at most */
-#define MAINTAIN_RETRY_MS 60000
 
-struct location_worker {
-    location_worker_config cfg; /* strings point into `strings` */
-    char *strings[8];
-    location_stream *stream;
-    location_state *state;
-    location_history *hist;
 
-    pthread_t thread;
-    int started;
-    atomic_int stop;
-    pthread_mutex_t mu; /* stats, wake */
-    pthread_cond_t wake;
-    location_worker_stats stats;
-
-    /* loop state (worker thread only) */
-    location_batch held[MAX_HELD];
-    size_t n_held, held_entries;
-    int64_t held_since;
-    int pel_pending;      /* a PEL pass is due (at pel_at) */
-    int64_t pel_at;
-    char pel_cursor[48];  /* where the current pass is */
-    size_t pass_left;     /* entries the current pass left pending */
-    int backoff_ms;
-    int64_t claim_at, sweep_at, maintain_at;
-    char claim_cursor[48];
-};
 
 /* ---- configuration ---------------------------------------------------------- */
 
@@ -92,12 +69,6 @@ void location_worker_config_from_env(location_worker_config *c)
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-#define STAT_ADD(w, field, n)                                                              \
-    do {                                                                                   \
-        pthread_mutex_lock(&(w)->mu);                                                      \
-        (w)->stats.field += (n);                                                           \
-        pthread_mutex_unlock(&(w)->mu);                                                    \
-    } while (0)
 
 /* Sleeps up to ms, returning early on stop. */
 static void nap(location_worker *w, int ms)
@@ -129,15 +100,13 @@ static void backoff_grow(location_worker *w)
 
 /* ---- poison entries ----------------------------------------------------------- */
 
-/* e failed for a reason of its own (e->error): dead-letter it once delivered
- * max_deliveries times, else leave it pending. */
-static void poison(location_worker *w, location_entry *e)
+void location_worker_poison(location_worker *w, location_stream *s, location_entry *e)
 {
     if (e->deliveries == 0)
-        e->deliveries = location_stream_deliveries(w->stream, e->id);
+        e->deliveries = location_stream_deliveries(s, e->id);
     se_log_set_request_id(e->rid[0] ? e->rid : NULL);
     if (e->deliveries >= w->cfg.max_deliveries &&
-        location_stream_dead_letter(w->stream, e, e->error) == 0) {
+        location_stream_dead_letter(s, e, e->error) == 0) {
         e->fate = LOCATION_DEAD;
         se_log_warn("location_dead_lettered", "entry %s moved to %s after %d deliveries: %s",
                     e->id, w->cfg.dead_stream, e->deliveries, e->error);
@@ -147,94 +116,6 @@ static void poison(location_worker *w, location_entry *e)
                     e->deliveries, w->cfg.max_deliveries, e->error);
     }
     se_log_set_request_id(NULL);
-}
-
-/* ---- history flush ------------------------------------------------------------- */
-
-/* The held entries still to write (decoded, not yet done). */
-static size_t history_todo(location_worker *w, location_entry **out)
-{
-    size_t n = 0;
-    for (size_t b = 0; b < w->n_held; b++)
-        for (size_t i = 0; i < w->held[b].n; i++) {
-            location_entry *e = &w->held[b].e[i];
-            if (e->msg != NULL && e->fate == LOCATION_PENDING)
-                out[n++] = e;
-        }
-    return n;
-}
-
-/* A batch insert failed with a data error: find the rows at fault. */
-static void insert_row_by_row(location_worker *w, location_entry **todo, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        location_entry *e = todo[i];
-        int rc = location_history_insert(w->hist, &e, 1, e->error, sizeof e->error);
-        if (rc == LOCATION_HISTORY_OK) {
-            e->fate = LOCATION_DONE;
-            e->error[0] = '\0';
-        } else if (rc == LOCATION_HISTORY_DATA) {
-            poison(w, e);
-        } else {
-            e->error[0] = '\0';
-            return; /* unavailable: the rest stays pending */
-        }
-    }
-}
-
-static void write_history(location_worker *w)
-{
-    location_entry **todo = se_xcalloc(w->held_entries + 1, sizeof *todo);
-    size_t n = history_todo(w, todo);
-    char err[600];
-    int rc = location_history_insert(w->hist, todo, n, err, sizeof err);
-    if (rc == LOCATION_HISTORY_OK) {
-        for (size_t i = 0; i < n; i++)
-            todo[i]->fate = LOCATION_DONE;
-        if (n > 0)
-            w->backoff_ms = w->cfg.retry_ms;
-    } else if (rc == LOCATION_HISTORY_DATA) {
-        se_log_warn("location_history_data_error",
-                    "batch of %zu refused (%s): inserting row by row", n, err);
-        insert_row_by_row(w, todo, n);
-    } else if (!location_history_down(w->hist)) {
-        se_log_error("location_history_failed", "batch of %zu left pending: %s", n, err);
-    }
-    size_t rows = 0;
-    for (size_t i = 0; i < n; i++)
-        rows += todo[i]->fate == LOCATION_DONE;
-    STAT_ADD(w, history_rows, rows);
-    free(todo);
-}
-
-/* Writes the held batches' history, acknowledges what is finished, leaves
- * the rest pending; returns how many entries were left pending. */
-static size_t flush(location_worker *w)
-{
-    if (w->n_held == 0)
-        return 0;
-    write_history(w);
-    const char **ids = se_xcalloc(w->held_entries + 1, sizeof *ids);
-    size_t n = 0, left = 0;
-    for (size_t b = 0; b < w->n_held; b++)
-        for (size_t i = 0; i < w->held[b].n; i++) {
-            location_entry *e = &w->held[b].e[i];
-            if (e->fate == LOCATION_PENDING)
-                left++;
-            else
-                ids[n++] = e->id;
-        }
-    if (location_stream_ack(w->stream, ids, n) == 0)
-        STAT_ADD(w, acked, n);
-    else
-        left += n; /* redelivered later: every effect is idempotent */
-    free(ids);
-    for (size_t b = 0; b < w->n_held; b++)
-        location_batch_free(&w->held[b]);
-    w->n_held = w->held_entries = 0;
-    if (left > 0)
-        retry_later(w);
-    return left;
 }
 
 /* ---- one batch -------------------------------------------------------------------- */
@@ -265,8 +146,9 @@ static int apply_state(location_worker *w, location_batch *b)
     return rc;
 }
 
-/* Takes b: state now, poison entries judged, history at the next flush
- * (at once when flush_now). Returns the entries left pending by a flush. */
+/* Takes b: state now, poison entries judged, history by the writer (and
+ * waited for when flush_now). Returns the entries left pending by the
+ * writer since the last look (flush_now only). */
 static size_t handle(location_worker *w, location_batch *b, int flush_now)
 {
     STAT_ADD(w, read, b->n);
@@ -279,16 +161,9 @@ static size_t handle(location_worker *w, location_batch *b, int flush_now)
     }
     for (size_t i = 0; i < b->n; i++)
         if (b->e[i].error[0] != '\0' && b->e[i].fate == LOCATION_PENDING)
-            poison(w, &b->e[i]);
-    if (w->n_held == 0)
-        w->held_since = se_mono_ms();
-    w->held[w->n_held++] = *b;
-    w->held_entries += b->n;
-    memset(b, 0, sizeof *b);
-    if (flush_now || w->n_held == MAX_HELD || w->held_entries >= (size_t)w->cfg.batch ||
-        se_mono_ms() - w->held_since >= w->cfg.flush_ms)
-        return flush(w);
-    return 0;
+            location_worker_poison(w, w->stream, &b->e[i]);
+    location_writer_push(w->writer, b);
+    return flush_now ? location_writer_sync(w->writer) : 0;
 }
 
 /* ---- timers ------------------------------------------------------------------------- */
@@ -298,8 +173,9 @@ static void pel_tick(location_worker *w)
 {
     if (!w->pel_pending || se_mono_ms() < w->pel_at)
         return;
-    flush(w); /* held entries are in the PEL too: never handle them twice */
-    if (!location_history_up(w->hist)) {
+    /* what the writer holds is in the PEL too: never handle it twice */
+    w->pass_left += location_writer_sync(w->writer);
+    if (location_writer_down(w->writer)) { /* the writer probes it */
         w->pel_at = se_mono_ms() + w->backoff_ms;
         backoff_grow(w);
         return;
@@ -323,8 +199,11 @@ static void pel_tick(location_worker *w)
         return;
     }
     snprintf(w->pel_cursor, sizeof w->pel_cursor, "%s", b.e[b.n - 1].id);
-    w->pass_left += handle(w, &b, 1);
-    if (location_history_down(w->hist)) { /* restart the pass when it is back */
+    size_t left = handle(w, &b, 1);
+    w->pass_left += left;
+    if (left == 0)
+        w->backoff_ms = w->cfg.retry_ms;
+    if (location_writer_down(w->writer)) { /* restart the pass when it is back */
         snprintf(w->pel_cursor, sizeof w->pel_cursor, "0");
         w->pass_left = 0;
         w->pel_at = se_mono_ms() + w->backoff_ms;
@@ -336,9 +215,10 @@ static void claim_tick(location_worker *w)
     if (se_mono_ms() < w->claim_at)
         return;
     w->claim_at = se_mono_ms() + w->cfg.claim_interval_ms;
-    if (location_history_down(w->hist))
+    if (location_writer_down(w->writer))
         return;
-    flush(w);
+    if (location_writer_sync(w->writer) > 0)
+        retry_later(w);
     for (int i = 0; i < CLAIM_ROUNDS && !atomic_load(&w->stop); i++) {
         location_batch b;
         int n = location_stream_autoclaim(w->stream, w->cfg.claim_idle_ms, w->cfg.batch,
@@ -347,7 +227,8 @@ static void claim_tick(location_worker *w)
             se_log_info("location_claimed", "took over %d idle entries of %s", n,
                         w->cfg.stream);
             STAT_ADD(w, claimed, (uint64_t)n);
-            handle(w, &b, 1);
+            if (handle(w, &b, 1) > 0)
+                retry_later(w);
         }
         if (n < 0 || strcmp(w->claim_cursor, "0-0") == 0)
             break;
@@ -368,25 +249,11 @@ static void sweep_tick(location_worker *w)
     } while (n == SWEEP_LIMIT && !atomic_load(&w->stop));
 }
 
-static void maintain_tick(location_worker *w)
-{
-    if (se_mono_ms() < w->maintain_at)
-        return;
-    if (location_history_maintain(w->hist, w->cfg.retention_days) >= 0) {
-        w->maintain_at = se_mono_ms() + (int64_t)w->cfg.maintain_interval_s * 1000;
-        STAT_ADD(w, maintained, 1);
-    } else {
-        w->maintain_at = se_mono_ms() + MAINTAIN_RETRY_MS;
-    }
-}
-
 /* How long the next read may block. */
 static int block_for(location_worker *w)
 {
     int64_t now = se_mono_ms();
     int64_t until = now + w->cfg.block_ms;
-    if (w->n_held > 0 && w->held_since + w->cfg.flush_ms < until)
-        until = w->held_since + w->cfg.flush_ms;
     if (w->pel_pending && w->pel_at < until)
         until = w->pel_at;
     return until > now ? (int)(until - now) : 0;
@@ -406,14 +273,14 @@ static void *worker_main(void *arg)
         nap(w, w->backoff_ms);
     }
     while (!atomic_load(&w->stop)) {
-        maintain_tick(w);
+        if (location_writer_take_left(w->writer) > 0)
+            retry_later(w);
         sweep_tick(w);
         claim_tick(w);
         pel_tick(w);
         location_batch b;
         int n = location_stream_read(w->stream, ">", w->cfg.batch, block_for(w), &b);
         if (n < 0) {
-            flush(w);
             if (read_failures == 0) /* the state change, once per outage */
                 se_log_error("redis_unavailable", "reading %s failed (see redis_error): "
                              "retrying every %d ms until Redis answers", w->cfg.stream,
@@ -428,13 +295,11 @@ static void *worker_main(void *arg)
             handle(w, &b, 0);
         else
             location_batch_free(&b);
-        if (n == 0 && w->n_held > 0 && se_mono_ms() - w->held_since >= w->cfg.flush_ms)
-            flush(w);
         pthread_mutex_lock(&w->mu);
-        w->stats.history_down = location_history_down(w->hist);
+        w->stats.history_down = location_writer_down(w->writer);
         pthread_mutex_unlock(&w->mu);
     }
-    flush(w);
+    location_writer_sync(w->writer); /* what was read is written (if it can be) */
     return NULL;
 }
 
@@ -483,20 +348,27 @@ location_worker *location_worker_create(const location_worker_config *cfg)
     }
     location_state_config stc = {w->cfg.key_prefix, w->cfg.driver_ttl_s, w->cfg.order_ttl_s};
     w->state = location_state_create(&stc);
-    w->hist = location_history_create(w->cfg.pg_url);
+    w->writer = location_writer_create(w);
+    if (w->writer == NULL) {
+        location_worker_destroy(w);
+        return NULL;
+    }
     w->backoff_ms = w->cfg.retry_ms;
     w->pel_pending = 1; /* resume this consumer's own pending entries first */
     snprintf(w->pel_cursor, sizeof w->pel_cursor, "0");
     snprintf(w->claim_cursor, sizeof w->claim_cursor, "0-0");
     int64_t now = se_mono_ms();
-    w->pel_at = w->maintain_at = w->sweep_at = now;
+    w->pel_at = w->sweep_at = now;
     w->claim_at = now + w->cfg.claim_interval_ms;
     return w;
 }
 
 int location_worker_start(location_worker *w)
 {
+    if (location_writer_start(w->writer) != 0)
+        return -1;
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        location_writer_stop(w->writer);
         se_log_error("location_worker_start_failed", "could not start the worker thread");
         return -1;
     }
@@ -517,7 +389,8 @@ void location_worker_stop(location_worker *w)
     atomic_store(&w->stop, 1);
     pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    pthread_join(w->thread, NULL); /* it synced with the writer last */
+    location_writer_stop(w->writer);
     w->started = 0;
 }
 
@@ -528,7 +401,7 @@ void location_worker_destroy(location_worker *w)
     location_worker_stop(w);
     location_stream_destroy(w->stream);
     location_state_destroy(w->state);
-    location_history_destroy(w->hist);
+    location_writer_destroy(w->writer); /* after the reader: it syncs at the end */
     for (int i = 0; i < 8; i++)
         free(w->strings[i]);
     pthread_cond_destroy(&w->wake);
