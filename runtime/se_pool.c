@@ -54,11 +54,7 @@ se_pool *se_pool_create(const char *name, int size, se_pool_open_fn open, se_poo
         }
     }
     p->n_free = size;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    se_cond_init_monotonic(&p->cv);
     pthread_mutex_init(&p->mu, NULL);
     return p;
 }

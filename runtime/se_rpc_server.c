@@ -52,6 +52,7 @@
 
 #include "se_log.h"
 #include "se_rpc_priv.h"
+#include "se_time.h"
 
 #define SE_MAX_SERVICES 32
 
@@ -106,11 +107,7 @@ se_server *se_server_create(const se_server_config *cfg)
     s->n_threads = cfg->threads > 0 ? cfg->threads : rc->threads;
     s->grace_ms = cfg->grace_ms > 0 ? cfg->grace_ms : rc->grace_ms;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->live_zero, &ca);
-    pthread_condattr_destroy(&ca);
+    se_cond_init_monotonic(&s->live_zero);
     s->health = se_health_create();
     if (se_health_register(s->health, s) != 0 || se_reflection_register(s) != 0) {
         se_log_error("server_create_failed", "%s: cannot register health/reflection", s->name);

@@ -140,11 +140,7 @@ static void *worker_thread(void *p)
 
 static void worker_init(se_worker *w, se_worker_body_fn body, void *arg)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    se_cond_init_monotonic(&w->cond);
     pthread_mutex_init(&w->lock, NULL);
     w->stopping = 0;
     w->body = body;

@@ -47,3 +47,12 @@ Google__Protobuf__Timestamp *se_timestamp_from_us(int64_t us)
     t->nanos = (int32_t)(rem * 1000);
     return t;
 }
+
+void se_cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}

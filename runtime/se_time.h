@@ -2,6 +2,7 @@
 #ifndef SE_TIME_H
 #define SE_TIME_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -11,6 +12,11 @@
  * pthread_cond_timedwait on a condition variable created with
  * pthread_condattr_setclock(CLOCK_MONOTONIC). THREAD: any. */
 struct timespec se_monotonic_after_ms(int ms);
+
+/* Initialises a condition variable whose timed waits use CLOCK_MONOTONIC
+ * (deadlines from se_monotonic_after_ms), so a wall-clock jump neither
+ * shortens nor stretches them. Destroy it with pthread_cond_destroy. */
+void se_cond_init_monotonic(pthread_cond_t *cond);
 
 /* CLOCK_MONOTONIC in milliseconds / nanoseconds: for intervals and
  * deadlines, never for dates. THREAD: any. */

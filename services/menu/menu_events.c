@@ -367,11 +367,7 @@ menu_events *menu_events_create(const menu_events_config *cfg)
         id = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ev;
     snprintf(ev->origin, sizeof ev->origin, "%016" PRIx64, id);
     pthread_mutex_init(&ev->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ev->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    se_cond_init_monotonic(&ev->cond);
     if (ev->redis_url != NULL) {
         if (pthread_create(&ev->thread, NULL, subscriber_main, ev) == 0)
             ev->has_thread = 1;

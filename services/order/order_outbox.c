@@ -343,11 +343,7 @@ static order_outbox *alloc_outbox(const order_outbox_config *cfg)
     ob->fresh_from_us = 0; /* every unsent row a previous process left */
     pthread_mutex_init(&ob->lock, NULL);
     pthread_mutex_init(&ob->direct_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ob->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    se_cond_init_monotonic(&ob->cond);
     atomic_init(&ob->failing, 0);
     atomic_init(&ob->relayed, 0);
     return ob;

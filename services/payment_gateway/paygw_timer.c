@@ -134,11 +134,7 @@ paygw_timer *paygw_timer_create(void)
 {
     paygw_timer *t = se_xcalloc(1, sizeof *t);
     pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    se_cond_init_monotonic(&t->wake);
     int err = pthread_create(&t->thread, NULL, timer_main, t);
     if (err != 0) {
         se_log_error("paygw_timer_failed", "pthread_create: %s", strerror(err));

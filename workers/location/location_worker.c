@@ -333,11 +333,7 @@ location_worker *location_worker_create(const location_worker_config *cfg)
     if (w->cfg.max_deliveries <= 0)
         w->cfg.max_deliveries = 5;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    se_cond_init_monotonic(&w->wake);
     location_stream_config sc = {w->cfg.redis_url, w->cfg.redis_timeout_ms, w->cfg.stream,
                                  w->cfg.group, w->cfg.consumer, w->cfg.dead_stream,
                                  w->cfg.block_ms};

@@ -277,11 +277,7 @@ location_writer *location_writer_create(location_worker *w)
     }
     wr->hist = location_history_create(c->pg_url);
     pthread_mutex_init(&wr->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wr->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    se_cond_init_monotonic(&wr->cond);
     wr->maintain_at = wr->probe_at = se_mono_ms();
     return wr;
 }

@@ -77,11 +77,7 @@ payment_breaker *payment_breaker_create(const payment_breaker_config *cfg,
     b->listener_arg = listener_arg;
     b->state = PAYMENT_BREAKER_CLOSED;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    se_cond_init_monotonic(&b->changed);
     return b;
 }
 

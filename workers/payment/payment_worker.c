@@ -106,11 +106,7 @@ void payment_worker_config_from_env(payment_worker_config *cfg)
 
 static pthread_cond_t *cond_init(pthread_cond_t *c)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
+    se_cond_init_monotonic(c);
     return c;
 }
 
