@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "gw_transcode_internal.h"
+#include "se_rfc3339.h"
 
 #define STACK_TOKENS 256
 #define STACK_SCRATCH 1024
@@ -480,7 +481,7 @@ static int dec_timestamp(tc_ctx *c, const ProtobufCFieldDescriptor *f, ProtobufC
     size_t n = short_text(v, tmp, sizeof tmp, &s);
     int64_t secs;
     int32_t nanos;
-    if (gw__ts_parse(s, n, &secs, &nanos) != 0)
+    if (se_rfc3339_parse(s, n, &secs, &nanos) != 0)
         return fail(c, "invalid timestamp \"%s\"; expected RFC 3339 like 2026-11-26T14:03:54Z",
                     show(b, sizeof b, s, n));
     Google__Protobuf__Timestamp *ts =

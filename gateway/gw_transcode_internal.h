@@ -59,11 +59,6 @@ const ProtobufCEnumValue *gw__enum_lookup(const ProtobufCEnumDescriptor *ed, con
 /* "open, closed, busy, maintenance" into dst (truncated with "..."). */
 void gw__enum_list(const ProtobufCEnumDescriptor *ed, char *dst, size_t cap);
 
-/* RFC 3339 UTC text of a timestamp into out (at least 32 bytes); returns the
- * length, or 0 when it has no such text (years outside 1..9999, bad nanos). */
-size_t gw__ts_format(int64_t seconds, int32_t nanos, char *out);
-/* Parses RFC 3339 (any offset, 1..9 fraction digits). 0 or -1. */
-int gw__ts_parse(const char *s, size_t len, int64_t *seconds, int32_t *nanos);
 
 /* 1 when s[0..len) is a JSON number (RFC 8259 grammar). */
 int gw__number_syntax(const char *s, size_t len);

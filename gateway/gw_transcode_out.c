@@ -11,6 +11,7 @@
 #include "gw_transcode.h"
 #include "gw_transcode_internal.h"
 #include "se_log.h"
+#include "se_rfc3339.h"
 
 static int enc_message(gw_buf *b, const ProtobufCMessage *m);
 
@@ -41,7 +42,7 @@ static int enc_timestamp(gw_buf *b, const ProtobufCFieldDescriptor *f,
                          const Google__Protobuf__Timestamp *ts)
 {
     char *o = gw_buf_reserve(b, 40);
-    size_t n = gw__ts_format(ts->seconds, ts->nanos, o + 1);
+    size_t n = se_rfc3339_format(ts->seconds, ts->nanos, o + 1);
     if (n == 0) {
         se_log_error("transcode_bad_timestamp",
                      "field %s: timestamp %lld.%09d has no RFC 3339 form", f->name,

@@ -7,6 +7,7 @@
 
 #include <string.h>
 #include <time.h>
+#include "se_rfc3339.h"
 
 static int64_t clock_us(clockid_t id)
 {
@@ -128,137 +129,21 @@ void drv_ws_accept(const char *key, char out[29])
     drv_base64(digest, 20, out);
 }
 
-/* ---- RFC 3339 -------------------------------------------------------------- */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static char *put_digits(char *o, unsigned v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        o[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return o + n;
-}
+/* ---- RFC 3339 (runtime/se_rfc3339.h) ------------------------------------- */
 
 size_t drv_rfc3339_format(int64_t us, char *out)
 {
-    int64_t s = us / 1000000;
-    unsigned frac = (unsigned)(us % 1000000);
-    int64_t days = s / 86400, y;
-    unsigned sod = (unsigned)(s - days * 86400), m, d;
-    civil_from_days(days, &y, &m, &d);
-    char *o = put_digits(out, (unsigned)y, 4);
-    *o++ = '-';
-    o = put_digits(o, m, 2);
-    *o++ = '-';
-    o = put_digits(o, d, 2);
-    *o++ = 'T';
-    o = put_digits(o, sod / 3600, 2);
-    *o++ = ':';
-    o = put_digits(o, sod / 60 % 60, 2);
-    *o++ = ':';
-    o = put_digits(o, sod % 60, 2);
-    *o++ = '.';
-    o = put_digits(o, frac, 6);
-    *o++ = 'Z';
-    *o = '\0';
-    return (size_t)(o - out);
-}
-
-/* n digits at s[*i] (advancing), or -1. */
-static long take(const char *s, size_t len, size_t *i, int n)
-{
-    long v = 0;
-    for (int k = 0; k < n; k++, (*i)++) {
-        if (*i >= len || s[*i] < '0' || s[*i] > '9')
-            return -1;
-        v = v * 10 + (s[*i] - '0');
-    }
-    return v;
-}
-
-static int expect(const char *s, size_t len, size_t *i, const char *any)
-{
-    if (*i >= len || strchr(any, s[*i]) == NULL || s[*i] == '\0')
-        return -1;
-    (*i)++;
-    return 0;
+    size_t n = se_rfc3339_format(us / 1000000, (int32_t)(us % 1000000) * 1000, out);
+    out[n] = '\0';
+    return n;
 }
 
 int drv_rfc3339_parse(const char *s, size_t n, int64_t *us)
 {
-    size_t i = 0;
-    long y = take(s, n, &i, 4);
-    if (y < 0 || expect(s, n, &i, "-") < 0)
+    int64_t secs;
+    int32_t nanos;
+    if (se_rfc3339_parse(s, n, &secs, &nanos) != 0)
         return -1;
-    long mo = take(s, n, &i, 2);
-    if (mo < 1 || mo > 12 || expect(s, n, &i, "-") < 0)
-        return -1;
-    long d = take(s, n, &i, 2);
-    if (d < 1 || d > 31 || expect(s, n, &i, "Tt") < 0)
-        return -1;
-    long h = take(s, n, &i, 2);
-    if (h < 0 || h > 23 || expect(s, n, &i, ":") < 0)
-        return -1;
-    long mi = take(s, n, &i, 2);
-    if (mi < 0 || mi > 59 || expect(s, n, &i, ":") < 0)
-        return -1;
-    long se = take(s, n, &i, 2);
-    if (se < 0 || se > 60)
-        return -1;
-    long frac = 0;
-    if (i < n && s[i] == '.') {
-        i++;
-        int digits = 0;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++)
-            if (digits < 6)
-                frac = frac * 10 + (s[i] - '0');
-        if (digits == 0)
-            return -1;
-        for (; digits < 6; digits++)
-            frac *= 10;
-    }
-    long off_min = 0;
-    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-        int sign = s[i++] == '-' ? -1 : 1;
-        long oh = take(s, n, &i, 2);
-        if (oh < 0 || expect(s, n, &i, ":") < 0)
-            return -1;
-        long om = take(s, n, &i, 2);
-        if (om < 0)
-            return -1;
-        off_min = sign * (oh * 60 + om);
-    } else {
-        return -1;
-    }
-    if (i != n)
-        return -1;
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                   se - off_min * 60;
-    *us = secs * 1000000 + frac;
+    *us = secs * 1000000 + nanos / 1000;
     return 0;
 }
