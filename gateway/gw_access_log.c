@@ -1,9 +1,13 @@
 /* gw_access_log.c - the access log as an h2o logger (called at request
- * disposal on the loop thread). */
+ * disposal on the loop thread, once per request, whatever answered it).
+ * The same hook counts the response for /metrics (gw_metrics.c, one
+ * relaxed atomic add), so the logger is registered even when
+ * SE_GATEWAY_ACCESS_LOG=false; only the log line is skipped then. */
 #include "gw_access_log.h"
 
 #include <sys/time.h>
 
+#include "gw_metrics.h"
 #include "gw_request.h"
 #include "se_config.h"
 #include "se_log.h"
@@ -30,9 +34,8 @@ static void response_request_id(h2o_req_t *req, char *buf, size_t cap)
 
 /* ,"route":"...","rpc_status":"OK","upstream_ms":0.412 for what is known;
  * "rpc_status":"edge_hit" (no upstream_ms) for an edge cache hit. */
-static void routing_fields(h2o_req_t *req, char *buf, size_t cap)
+static void routing_fields(const gw_request *r, char *buf, size_t cap)
 {
-    gw_request *r = gw_request_find(req);
     size_t len = 0;
     buf[0] = '\0';
     if (r == NULL)
@@ -55,11 +58,19 @@ static void routing_fields(h2o_req_t *req, char *buf, size_t cap)
     }
 }
 
+typedef struct access_logger {
+    h2o_logger_t super; /* first */
+    int write_log;      /* SE_GATEWAY_ACCESS_LOG */
+} access_logger;
+
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
-    (void)self;
+    gw_request *r = gw_request_find(req);
+    gw_metrics_count_response(req->res.status, r != NULL ? r->route : NULL);
+    if (!((access_logger *)self)->write_log)
+        return;
     char routing[768];
-    routing_fields(req, routing, sizeof routing);
+    routing_fields(r, routing, sizeof routing);
     char method[32], path[512], rid[80], esc_method[64], esc_path[1024], esc_rid[160];
     copy_iov(method, sizeof method, req->input.method);
     copy_iov(path, sizeof path, req->input.path);
@@ -80,8 +91,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
 
 void gw_access_log_register(h2o_pathconf_t *pathconf)
 {
-    if (!se_env_bool("SE_GATEWAY_ACCESS_LOG", 1))
-        return;
-    h2o_logger_t *logger = h2o_create_logger(pathconf, sizeof *logger);
-    logger->log_access = log_access;
+    access_logger *logger = (access_logger *)h2o_create_logger(pathconf, sizeof *logger);
+    logger->super.log_access = log_access;
+    logger->write_log = se_env_bool("SE_GATEWAY_ACCESS_LOG", 1);
 }

@@ -8,7 +8,8 @@
  * made a backend call.
  * Written when h2o disposes the request, i.e. after the response was sent
  * (or the client went away: then status is what was prepared, often 0).
- * SE_GATEWAY_ACCESS_LOG=false turns it off.
+ * SE_GATEWAY_ACCESS_LOG=false turns the line off; the hook stays, as it
+ * also counts every response for /metrics (gw_metrics_count_response).
  */
 #ifndef GW_ACCESS_LOG_H
 #define GW_ACCESS_LOG_H

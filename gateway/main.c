@@ -7,13 +7,16 @@
  * SE_GATEWAY_TIMEOUT_MS (5000), SE_GATEWAY_MAX_BODY_BYTES (1048576),
  * SE_GATEWAY_GZIP_MIN_BYTES (1024), SE_GATEWAY_GZIP_LEVEL (1; 0 = off),
  * SE_GATEWAY_TLS_CERT / SE_GATEWAY_TLS_KEY (unset: plain TCP),
- * SE_GATEWAY_READYZ_TIMEOUT_MS (1000), SE_GATEWAY_ACCESS_LOG (true),
+ * SE_GATEWAY_READYZ_TIMEOUT_MS (1000), SE_GATEWAY_READYZ_BACKENDS
+ * (menu,order,logistics,payment_gateway) (gw_health.h),
+ * SE_GATEWAY_ACCESS_LOG (true),
  * SE_GATEWAY_EDGE_CACHE (true), SE_GATEWAY_EDGE_CACHE_MB (64),
  * SE_GATEWAY_EDGE_CACHE_TTL_MS (30000), SE_GATEWAY_INGEST (true),
  * SE_GATEWAY_INGEST_BATCH (256), SE_GATEWAY_INGEST_DELAY_US (0),
  * SE_GATEWAY_INGEST_INFLIGHT (4) (gw_ingest.h), SE_GATEWAY_WS_PING_S (20),
  * SE_GATEWAY_WS_CLOSE_TIMEOUT_MS (1000), SE_GATEWAY_WS_MAX_MSG_BYTES (4096)
- * (gw_ws.h), and the backends' SE_<NAME>_TARGET.
+ * (gw_ws.h), and the backends' SE_<NAME>_TARGET. GET /metrics
+ * (gw_metrics.h) has no settings.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 #include "gw_entity.h"
 #include "gw_health.h"
 #include "gw_ingest.h"
+#include "gw_metrics.h"
 #include "gw_order_watch.h"
 #include "gw_proxy.h"
 #include "gw_server.h"
@@ -87,7 +91,11 @@ static int add_routes(gw_server *s, const gw_proxy_config *pcfg)
     if (edge_cache != NULL)
         hooks = gw_edge_cache_proxy_hooks(edge_cache);
     proxy = gw_proxy_create(gw_server_router(s), pcfg, edge_cache != NULL ? &hooks : NULL);
-    return proxy != NULL ? add_logistics(s) : -1;
+    if (proxy == NULL || add_logistics(s) != 0)
+        return -1;
+    gw_metrics_sources src = {.proxy = proxy, .ingest = ingest, .order_watch = order_watch,
+                              .edge_cache = edge_cache, .edge_watch = edge_watch};
+    return gw_metrics_register(gw_server_router(s), &src);
 }
 
 static gw_server *create_server(void)

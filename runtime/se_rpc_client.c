@@ -4,6 +4,12 @@
  * Channels: one grpc_channel per target for the whole process, kept in a
  * small list under a mutex (looked up once by callers, who keep the
  * pointer), created with insecure credentials, destroyed by se_rpc_shutdown.
+ * Load balancing: SE_RPC_LB_POLICY (pick_first) names the channel's policy
+ * (GRPC_ARG_LB_POLICY_NAME): pick_first uses one address of the target at a
+ * time; round_robin spreads calls over every address the resolver returns
+ * (with dns:/// targets of headless Kubernetes Services: every pod). Any
+ * other value is a configuration error (config_invalid, exit 2) at the
+ * first channel's creation.
  * Each method is registered once per channel (grpc_channel_register_call,
  * on its first call) and its calls are created from that handle: measured
  * ~500 instructions per call cheaper than grpc_channel_create_call with the
@@ -41,6 +47,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 
+#include "se_config.h"
 #include "se_log.h"
 #include "se_rpc_priv.h"
 
@@ -51,9 +58,24 @@ static struct {
 
 /* ---- channels ----------------------------------------------------------- */
 
+/* SE_RPC_LB_POLICY, checked: "pick_first" or "round_robin". */
+static const char *lb_policy(void)
+{
+    const char *p = se_env_str("SE_RPC_LB_POLICY", "pick_first");
+    if (strcmp(p, "pick_first") != 0 && strcmp(p, "round_robin") != 0) {
+        char v[128];
+        se_log_fields(SE_LOG_ERROR, "config_invalid",
+                      "\"variable\":\"SE_RPC_LB_POLICY\",\"value\":\"%s\","
+                      "\"msg\":\"must be pick_first or round_robin\"",
+                      se_json_escape(v, sizeof v, p));
+        exit(2);
+    }
+    return p;
+}
+
 static grpc_channel *create_channel(const char *target)
 {
-    grpc_arg args[3];
+    grpc_arg args[4];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = se__rpc_cfg()->max_msg_bytes;
@@ -64,7 +86,10 @@ static grpc_channel *create_channel(const char *target)
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
     args[2].value.integer = 2000;
-    grpc_channel_args ch_args = {3, args};
+    args[3].type = GRPC_ARG_STRING;
+    args[3].key = GRPC_ARG_LB_POLICY_NAME;
+    args[3].value.string = (char *)lb_policy();
+    grpc_channel_args ch_args = {4, args};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     grpc_channel *ch = grpc_channel_create(target, creds, &ch_args);
     grpc_channel_credentials_release(creds);

@@ -142,11 +142,17 @@ appendfsync everysec
 EOF
 }
 
+# PONG, not just an answer: while Redis loads its append-only file it
+# answers every command (PING included) with a LOADING error.
+redis_pong() {
+    [ "$(redis-cli -h 127.0.0.1 -p "$SE_REDIS_PORT" ping 2>/dev/null)" = PONG ]
+}
+
 redis_start() {
     command -v redis-server >/dev/null || die "redis-server not found (scripts/install-deps.sh)"
     rm -f "$dir/redis.pid"
     redis-server "$dir/redis.conf" || die "redis-server failed (see $dir/redis.log)"
-    wait_for "Redis" redis-cli -h 127.0.0.1 -p "$SE_REDIS_PORT" ping
+    wait_for "Redis" redis_pong
     wait_for "Redis pidfile" test -s "$dir/redis.pid"
 }
 

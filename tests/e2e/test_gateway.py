@@ -258,6 +258,71 @@ def test_backend_down_503(env):
     assert all(states[n] == "SERVING" for n in ("menu", "logistics", "payment_gateway")), states
 
 
+def metric(text, series):
+    """The value of one sample ("name" or "name{labels}") in a /metrics body."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split(" ", 1)[1])
+    return None
+
+
+HEALTH_2XX = 'swifteats_gateway_http_responses_total{group="health",class="2xx"}'
+
+
+def test_metrics(env):
+    r, body = get(env, "/metrics")
+    assert r.status == 200, r.status
+    assert r.getheader("Content-Type") == "text/plain; version=0.0.4; charset=utf-8", \
+        r.getheaders()
+    text = body.decode()
+    for family, kind in (("http_responses_total", "counter"), ("proxy_calls_total", "counter"),
+                         ("ingest_batches_total", "counter"), ("ws_watchers", "gauge"),
+                         ("edge_cache_hits_total", "counter"), ("edge_cache_entries", "gauge"),
+                         ("uptime_seconds", "gauge"), ("build_info", "gauge")):
+        assert "# TYPE swifteats_gateway_%s %s\n" % (family, kind) in text, family
+        assert "# HELP swifteats_gateway_%s " % family in text, family
+    before = metric(text, HEALTH_2XX)
+    for _ in range(3):
+        get(env, "/healthz")
+    deadline = time.monotonic() + 5
+    while True:  # counted when h2o disposes the request, just after the reply
+        now = metric(get(env, "/metrics")[1].decode(), HEALTH_2XX)
+        if now >= before + 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert now == before + 3, (before, now)
+
+
+def test_readyz_backends_exclude_down(env):
+    """se-order is down (test_backend_down_503): a gateway that does not
+    check it is ready, and lists only what it checks."""
+    targets = {"SE_%s_TARGET" % cfg: "127.0.0.1:%d" % p.port for cfg, p in env.services.items()}
+    targets.update({"SE_GATEWAY_ADDR": "127.0.0.1:0",
+                    "SE_GATEWAY_READYZ_BACKENDS": "menu, logistics,payment_gateway"})
+    gw = env.start("se-gateway", targets, tag="se-gateway-readyz-backends")
+    port = gw.wait_listening()
+    r, body = http_request(port, "/readyz")
+    doc = json.loads(body)
+    assert r.status == 200, (r.status, doc)
+    assert [b["name"] for b in doc["backends"]] == ["menu", "logistics", "payment_gateway"], doc
+    assert gw.stop() == 0
+
+
+def test_readyz_backends_unknown_exits_2(env):
+    gw = env.start("se-gateway", {"SE_GATEWAY_ADDR": "127.0.0.1:0",
+                                  "SE_GATEWAY_READYZ_BACKENDS": "menu,billing"},
+                   tag="se-gateway-readyz-bad")
+    try:
+        code = gw.p.wait(15)
+    except subprocess.TimeoutExpired:
+        gw.kill()
+        raise AssertionError("a gateway with an unknown readyz backend kept running")
+    assert code == 2, code
+    line = gw.wait_event("config_invalid", 1)
+    assert line["variable"] == "SE_GATEWAY_READYZ_BACKENDS", line
+    assert '"billing"' in line["msg"], line
+
+
 def test_backend_back_200(env):
     env.start_service("se-order", port=env.services["ORDER"].port)
     r, doc = poll_readyz(env, 200, timeout=30)
@@ -308,8 +373,8 @@ TESTS = [test_healthz, test_readyz_all_serving, test_unknown_path_404, test_requ
          test_access_log, test_keep_alive, test_http2_prior_knowledge,
          test_100_concurrent_readyz, test_client_leaves_while_readyz_pending,
          test_port_taken_fails, test_gateway_port_taken_fails,
-         test_backend_down_503,
-         test_backend_back_200, test_workers, test_gateway_stops_cleanly]
+         test_metrics, test_backend_down_503, test_readyz_backends_exclude_down,
+         test_readyz_backends_unknown_exits_2, test_backend_back_200, test_workers, test_gateway_stops_cleanly]
 
 
 def setup(env):

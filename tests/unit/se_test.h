@@ -20,6 +20,7 @@
 #ifndef SE_TEST_H
 #define SE_TEST_H
 
+#include <check.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -84,5 +85,18 @@ static inline void se_test_sleep_ms(int ms)
         while (!(cond) && se_test_now_ms() < se_poll_end_)          \
             se_test_sleep_ms(1);                                    \
     } while (0)
+
+/* ---- running a suite ------------------------------------------------------ */
+
+/* Runs the suite (Check's default fork mode: one process per test) and
+ * returns the exit status for main. */
+static inline int se_test_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
 
 #endif

@@ -139,17 +139,4 @@ static inline void se_test_pool_threads(void *pool, int n_threads, int iteration
     }
 }
 
-/* ---- running a suite ------------------------------------------------------ */
-
-/* Runs the suite (Check's default fork mode: one process per test) and
- * returns the exit status for main. */
-static inline int se_test_run(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
 #endif

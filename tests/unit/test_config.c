@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "se_config.h"
+#include "se_test.h"
 #include "se_log.h"
 
 static void setup(void)
@@ -237,9 +238,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return se_test_run(config_suite());
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "google/protobuf/descriptor.pb-c.h"
+#include "se_test.h"
 #include "grpc/health/v1/health.se.h"
 #include "grpc/reflection/v1/reflection.se.h"
 #include "grpc/reflection/v1alpha/reflection.se.h"
@@ -506,9 +507,5 @@ static Suite *gen_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(gen_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return se_test_run(gen_suite());
 }

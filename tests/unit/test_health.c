@@ -285,9 +285,5 @@ static Suite *health_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(health_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return se_test_run(health_suite());
 }

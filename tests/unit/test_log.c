@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "se_log.h"
+#include "se_test.h"
 
 /* ---- capturing stdout ------------------------------------------------------ */
 
@@ -257,9 +258,5 @@ static Suite *log_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(log_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return se_test_run(log_suite());
 }

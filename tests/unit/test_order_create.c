@@ -506,15 +506,13 @@ START_TEST(concurrent_orders_are_inserted_together_and_each_gets_its_own)
         ck_assert_int_eq(ot_stream_jobs(c[i].id), 1);
     }
     ck_assert_int_eq(ot_sql_int("SELECT count(*) FROM payment_outbox"), created);
-    /* and they did share statements (8 server threads, 24 callers); under
-     * valgrind (time scale 10) threads run one at a time, so the callers
-     * may well arrive one after the other: sharing is then not required
-     * (test_batch covers the batching itself deterministically) */
+    /* every order went through the batch path; whether callers overlapped
+     * depends on scheduling (under valgrind or a loaded machine they may
+     * arrive one after the other), so sharing itself is test_batch's
+     * (deterministic) and bench/orders' (under load) to show */
     order_batch_stats(order_service_batch(ot_svc), &batches, &orders);
     ck_assert_uint_eq(orders - orders0, (unsigned long)created);
     ck_assert_uint_le(batches - batches0, (unsigned long)created);
-    if (se_test_time_scale() < 10)
-        ck_assert_uint_lt(batches - batches0, (unsigned long)created);
     order_pricing_stats(order_service_pricing(ot_svc), &lookups, &priced);
     ck_assert_uint_eq(priced - priced0, N);
     /* menu calls are quick: whether they overlapped depends on timing (the

@@ -4,6 +4,7 @@
  * Check fork mode (one process per test).
  */
 #include "rpc_test_service.h"
+#include "se_test.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -427,9 +428,5 @@ static Suite *rpc_client_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rpc_client_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return se_test_run(rpc_client_suite());
 }

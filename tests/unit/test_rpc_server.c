@@ -8,6 +8,7 @@
 #include <grpc/grpc_security.h>
 
 #include "rpc_test_service.h"
+#include "se_test.h"
 
 START_TEST(unary_round_trip)
 {
@@ -412,9 +413,5 @@ static Suite *rpc_server_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rpc_server_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return se_test_run(rpc_server_suite());
 }

@@ -14,7 +14,8 @@ listen port (the default of SE_<ENV>_ADDR, runtime/se_config.c; the gateway:
 SE_GATEWAY_ADDR); protocol: grpc (native gRPC probes on grpc.health.v1) or
 http (the gateway: /healthz, /readyz); calls: the components whose
 SE_<ENV>_TARGET it reads (grep se_config_target in the sources; the
-gateway also health-checks the payment gateway behind /readyz); pg / redis:
+gateway also health-checks the payment gateway behind /readyz, unless
+gateway.readyzBackends or a disabled mock leaves it out); pg / redis:
 whether it receives SE_PG_URL / SE_REDIS_URL. The NetworkPolicies are the
 inverse of "calls": each component admits only its callers.
 */}}
@@ -204,9 +205,28 @@ from the Secret. */}}
 {{- end }}
 {{- end }}
 
+{{/* SE_GATEWAY_READYZ_BACKENDS: gateway.readyzBackends when set, else the
+backends this release deploys (menu, order, logistics when enabled;
+payment_gateway only with the mock, so that a real provider's health does
+not decide the gateway's readiness). */}}
+{{- define "swifteats.readyzBackends" -}}
+{{- $v := .Values -}}
+{{- $list := $v.gateway.readyzBackends | default list -}}
+{{- if not $list -}}
+{{- range $b := list (list "menu" "menu") (list "order" "order") (list "logistics" "logistics") (list "paymentGateway" "payment_gateway") -}}
+{{- if (index $v (first $b)).enabled }}{{ $list = append $list (last $b) }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $list -}}
+{{- fail "gateway.readyzBackends: no backend to check (menu, order, logistics and paymentGateway are all disabled); list the ones the gateway should wait for" -}}
+{{- end -}}
+{{- join "," $list -}}
+{{- end }}
+
 {{/* The environment of a component, as its ConfigMap's data (sorted
 YAML): values' config, the component's config over it, then what the chart
-itself must set (listen host, targets, in-cluster store URLs), which wins. */}}
+itself must set (listen host, targets, in-cluster store URLs, the gateway's
+readiness backends, round_robin over headless Services), which wins. */}}
 {{- define "swifteats.configData" -}}
 {{- $root := .root -}}
 {{- $data := dict -}}
@@ -215,6 +235,10 @@ itself must set (listen host, targets, in-cluster store URLs), which wins. */}}
 {{- $_ := set $data "SE_BIND_HOST" $root.Values.bindHost -}}
 {{- if eq .key "gateway" -}}
 {{- $_ := set $data "SE_GATEWAY_ADDR" (printf "%s:%d" $root.Values.bindHost (int .c.port)) -}}
+{{- $_ := set $data "SE_GATEWAY_READYZ_BACKENDS" (include "swifteats.readyzBackends" $root) -}}
+{{- end -}}
+{{- if and .c.calls $root.Values.headlessGrpcServices -}}
+{{- $_ := set $data "SE_RPC_LB_POLICY" "round_robin" -}}
 {{- end -}}
 {{- range $callee := .c.calls -}}
 {{- $cc := index (include "swifteats.components" $root | fromYaml) $callee -}}
