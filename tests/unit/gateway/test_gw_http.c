@@ -19,6 +19,7 @@
 #include "gw_entity.h"
 #include "gw_fake_backend.h"
 #include "gw_health.h"
+#include "gw_test_http.h"
 #include "gw_proxy.h"
 #include "gw_server.h"
 #include "se_log.h"
@@ -28,7 +29,6 @@
 static fake_backend fb;
 static gw_server *server;
 static gw_proxy *proxy;
-static int gw_port;
 
 /* ---- fixture ---------------------------------------------------------------- */
 
@@ -81,82 +81,6 @@ static void teardown(void)
     se_rpc_shutdown();
 }
 
-/* ---- a raw HTTP/1.1 client ------------------------------------------------------ */
-
-typedef struct http_resp {
-    int status;
-    char head[8192]; /* status line and headers, NUL-terminated */
-    char *body;      /* malloc'd, NUL-terminated */
-    size_t body_len;
-} http_resp;
-
-static int connect_gateway(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {SE_T(10), 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-static void send_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        ck_assert_int_gt(n, 0);
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Sends `raw` with Connection: close semantics and reads to EOF. */
-static void http_raw(const char *raw, size_t len, http_resp *out)
-{
-    int fd = connect_gateway();
-    send_all(fd, raw, len);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (n == cap)
-            buf = realloc(buf, (cap *= 2) + 1);
-        ssize_t k = recv(fd, buf + n, cap - n, 0);
-        ck_assert_msg(k >= 0, "recv: %s", strerror(errno));
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
-    char *end = strstr(buf, "\r\n\r\n");
-    ck_assert_msg(end != NULL, "no header end in %zu bytes: %.200s", n, buf);
-    size_t hl = (size_t)(end - buf) + 2;
-    ck_assert_uint_lt(hl, sizeof out->head);
-    memcpy(out->head, buf, hl);
-    out->head[hl] = '\0';
-    ck_assert_int_eq(sscanf(buf, "HTTP/1.1 %d", &out->status), 1);
-    out->body_len = n - hl - 2;
-    out->body = malloc(out->body_len + 1);
-    memcpy(out->body, end + 4, out->body_len);
-    out->body[out->body_len] = '\0';
-    free(buf);
-}
-
-static void http(const char *method, const char *path, const char *headers, const char *body,
-                 http_resp *out)
-{
-    size_t blen = body != NULL ? strlen(body) : 0;
-    size_t cap = blen + strlen(path) + (headers ? strlen(headers) : 0) + 256;
-    char *raw = malloc(cap);
-    int n = snprintf(raw, cap,
-                     "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     method, path, headers ? headers : "", blen, body ? body : "");
-    http_raw(raw, (size_t)n, out);
-    free(raw);
-}
 
 /* Value of header `name` (case-insensitive) into buf, or NULL. */
 static const char *header(const http_resp *r, const char *name, char *buf, size_t cap)

@@ -23,6 +23,7 @@
 #include "gw_server.h"
 #include "se_log.h"
 #include "swifteats/v1/logistics.se.h"
+#include "gw_test_http.h"
 
 /* ---- the fake LogisticsService ------------------------------------------------ */
 
@@ -147,7 +148,6 @@ static gw_server *server;
 static gw_proxy *proxy;
 static gw_ingest *ingest;
 static gw_order_watch *order_watch;
-static int gw_port;
 
 static void start_gateway(const char *target)
 {
@@ -238,37 +238,6 @@ static void teardown(void)
 
 /* ---- raw HTTP ------------------------------------------------------------------- */
 
-/* rcvbuf > 0: a small receive buffer (set before connect: it sizes the
- * window), for a slow reader. */
-static int connect_gateway_rcvbuf(int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    if (rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {SE_T(10), 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-static int connect_gateway(void)
-{
-    return connect_gateway_rcvbuf(0);
-}
-
-static void send_all(int fd, const void *p, size_t len)
-{
-    const char *c = p;
-    while (len > 0) {
-        ssize_t n = send(fd, c, len, MSG_NOSIGNAL);
-        ck_assert_int_gt(n, 0);
-        c += n;
-        len -= (size_t)n;
-    }
-}
 
 /* Sends a POST of a location report (Connection: close) on a new socket. */
 static int post_location(const char *driver, const char *body, const char *rid)
@@ -287,17 +256,11 @@ static int post_location(const char *driver, const char *body, const char *rid)
 /* Reads the whole response (to EOF) into buf; returns the status. */
 static int read_response(int fd, char *buf, size_t cap)
 {
-    size_t n = 0;
-    for (;;) {
-        ck_assert_uint_lt(n, cap - 1);
-        ssize_t k = recv(fd, buf + n, cap - 1 - n, 0);
-        ck_assert_msg(k >= 0, "recv: %s", strerror(errno));
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
+    size_t n;
+    char *all = read_all(fd, &n);
+    ck_assert_uint_lt(n, cap);
+    memcpy(buf, all, n + 1);
+    free(all);
     int status = 0;
     ck_assert_int_eq(sscanf(buf, "HTTP/1.1 %d", &status), 1);
     return status;

@@ -20,6 +20,7 @@
 #include "gw_fake_backend.h"
 #include "gw_health.h"
 #include "gw_metrics.h"
+#include "gw_test_http.h"
 #include "gw_proxy.h"
 #include "gw_server.h"
 #include "se_log.h"
@@ -27,7 +28,6 @@
 static fake_backend fb;
 static gw_server *server;
 static gw_proxy *proxy;
-static int gw_port;
 
 /* ---- fixture ---------------------------------------------------------------- */
 
@@ -82,48 +82,13 @@ static void teardown(void)
     se_rpc_shutdown();
 }
 
-/* ---- a minimal HTTP/1.1 client (Connection: close, read to EOF) --------------- */
-
-typedef struct http_resp {
-    int status;
-    char content_type[128];
-    char *body; /* malloc'd, NUL-terminated */
-} http_resp;
-
-static void http_get(const char *path, http_resp *out)
+/* GET path (gw_test_http.h), with the Content-Type header value. */
+static void http_get(const char *path, http_resp *out, char *content_type, size_t ct_len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = {SE_T(10), 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                     path);
-    ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    for (ssize_t k; (k = recv(fd, buf + len, cap - len, 0)) != 0;) {
-        ck_assert_msg(k > 0, "recv: %s", strerror(errno));
-        len += (size_t)k;
-        if (len == cap)
-            buf = realloc(buf, (cap *= 2) + 1);
-    }
-    close(fd);
-    buf[len] = '\0';
-    ck_assert_int_eq(sscanf(buf, "HTTP/1.1 %d", &out->status), 1);
-    char *end = strstr(buf, "\r\n\r\n");
-    ck_assert_ptr_nonnull(end);
-    *end = '\0';
-    const char *ct = strcasestr(buf, "\r\ncontent-type: ");
-    out->content_type[0] = '\0';
-    if (ct != NULL)
-        snprintf(out->content_type, sizeof out->content_type, "%.*s",
-                 (int)strcspn(ct + 16, "\r"), ct + 16);
-    out->body = strdup(end + 4);
-    free(buf);
+    http("GET", path, NULL, NULL, out);
+    const char *ct = strcasestr(out->head, "\r\ncontent-type: ");
+    snprintf(content_type, ct_len, "%.*s", ct ? (int)strcspn(ct + 16, "\r") : 0,
+             ct ? ct + 16 : "");
 }
 
 /* ---- reading the exposition ----------------------------------------------------- */
@@ -141,7 +106,8 @@ static double sample(const char *text, const char *series)
 static double scrape(const char *series)
 {
     http_resp r;
-    http_get("/metrics", &r);
+    char ct[128];
+    http_get("/metrics", &r, ct, sizeof ct);
     ck_assert_int_eq(r.status, 200);
     double v = sample(r.body, series);
     free(r.body);
@@ -167,9 +133,10 @@ static void expect_series(const char *series, double want)
 START_TEST(metrics_is_prometheus_text)
 {
     http_resp r;
-    http_get("/metrics", &r);
+    char ct[128];
+    http_get("/metrics", &r, ct, sizeof ct);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    ck_assert_str_eq(ct, "text/plain; version=0.0.4; charset=utf-8");
     static const char *const families[] = {
         "http_responses_total", "proxy_calls_total", "proxy_cancelled_total",
         "proxy_dropped_total", "ingest_batches_total", "ingest_reports_total",
@@ -209,19 +176,20 @@ START_TEST(counters_increase_after_requests)
 {
     ck_assert(scrape("swifteats_gateway_proxy_calls_total") == 0);
     http_resp r;
-    http_get("/api/v1/restaurants/42", &r); /* 200 */
+    char ct[128];
+    http_get("/api/v1/restaurants/42", &r, ct, sizeof ct); /* 200 */
     ck_assert_int_eq(r.status, 200);
     free(r.body);
-    http_get("/api/v1/restaurants/905", &r); /* NOT_FOUND -> 404 */
+    http_get("/api/v1/restaurants/905", &r, ct, sizeof ct); /* NOT_FOUND -> 404 */
     ck_assert_int_eq(r.status, 404);
     free(r.body);
-    http_get("/api/v1/restaurants/913", &r); /* INTERNAL -> 500 */
+    http_get("/api/v1/restaurants/913", &r, ct, sizeof ct); /* INTERNAL -> 500 */
     ck_assert_int_eq(r.status, 500);
     free(r.body);
-    http_get("/no/such/path", &r);
+    http_get("/no/such/path", &r, ct, sizeof ct);
     ck_assert_int_eq(r.status, 404);
     free(r.body);
-    http_get("/healthz", &r);
+    http_get("/healthz", &r, ct, sizeof ct);
     free(r.body);
     expect_series(RESP("restaurants", "2xx"), 1);
     expect_series(RESP("restaurants", "4xx"), 1);
@@ -238,7 +206,8 @@ END_TEST
 START_TEST(readyz_checks_all_backends_by_default)
 {
     http_resp r;
-    http_get("/readyz", &r); /* order, logistics, payment gateway are down */
+    char ct[128];
+    http_get("/readyz", &r, ct, sizeof ct); /* order, logistics, payment gateway are down */
     ck_assert_int_eq(r.status, 503);
     ck_assert_ptr_nonnull(strstr(r.body, "payment_gateway"));
     free(r.body);
@@ -249,7 +218,8 @@ END_TEST
 START_TEST(readyz_checks_only_listed_backends)
 {
     http_resp r;
-    http_get("/readyz", &r); /* SE_GATEWAY_READYZ_BACKENDS=menu: the others are down */
+    char ct[128];
+    http_get("/readyz", &r, ct, sizeof ct); /* SE_GATEWAY_READYZ_BACKENDS=menu: the others are down */
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     ck_assert_ptr_nonnull(strstr(r.body, "\"name\":\"menu\""));
     ck_assert_ptr_null(strstr(r.body, "\"order\""));
