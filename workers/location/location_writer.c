@@ -23,7 +23,14 @@
 #include "se_log.h"
 #include "se_time.h"
 
-#define MAX_QUEUED 64 /* batches waiting for the writer at most */
+/* What may wait for the writer: batches (the reader's reads, often a few
+ * entries each when it keeps up) and entries. A commit can take tens of
+ * milliseconds while the disk is busy; the reader must not stall on that
+ * (measured: with room for 64 small batches, live updates waited behind
+ * commits at p99), so the queue holds about QUEUED_BATCHES_OF_ENTRIES
+ * INSERTs' worth before the reader waits. */
+#define MAX_QUEUED 1024
+#define QUEUED_BATCHES_OF_ENTRIES 16
 #define IDLE_WAIT_MS 200
 #define MAINTAIN_RETRY_MS 60000
 
@@ -219,7 +226,8 @@ static void *writer_main(void *arg)
 void location_writer_push(location_writer *wr, location_batch *b)
 {
     pthread_mutex_lock(&wr->mu);
-    while (wr->n_queued == MAX_QUEUED)
+    while (wr->n_queued == MAX_QUEUED ||
+           wr->queued_entries >= (size_t)wr->w->cfg.batch * QUEUED_BATCHES_OF_ENTRIES)
         pthread_cond_wait(&wr->cond, &wr->mu);
     if (wr->n_queued == 0)
         wr->queued_since = se_mono_ms();

@@ -8,7 +8,7 @@
  * for PostgreSQL. A commit waits for the WAL to reach the disk; on one
  * thread, every such wait also delayed the next read, so live updates (the
  * 50 ms promise to customers) queued behind the history. Now the reader
- * only waits for the writer when the writer has MAX_QUEUED batches queued
+ * only waits for the writer when about 16 INSERTs' worth is queued
  * (backpressure, bounded memory) or when it must re-read pending entries
  * (location_writer_sync: an entry queued here is pending too, and must not
  * be handled twice at once).
