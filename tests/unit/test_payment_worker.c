@@ -86,7 +86,7 @@ END_TEST
 
 START_TEST(charge_busy_past_twice_the_deadline_is_a_transient_failure)
 {
-    run_two_attempt_job(20, "B", 50);
+    run_two_attempt_job(20, "B", SE_T(100)); /* a deadline valgrind can meet */
     ck_assert_int_eq(ft_status(20), FAILED);
     ck_assert_int_eq(ft_attempts(20), 2);
     ck_assert_ptr_nonnull(strstr(ft_seq(20), "rec 1 failed gateway ABORTED: still being "
