@@ -42,6 +42,12 @@ def free_port():
     return port
 
 
+# Every process started, so a set-up that fails half-way (the env object is
+# never returned, hence never closed) leaves none behind: run_tests kills
+# what is still running at the end.
+_STARTED = []
+
+
 class Proc:
     """A process whose JSON log lines (stdout and stderr) go to <tmp>/<name>.log.
 
@@ -58,6 +64,7 @@ class Proc:
         self.stop_timeout = stop_timeout
         self.log = open(self.log_path, "wb")
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+        _STARTED.append(self)
         self.port = None
 
     def lines(self):
@@ -384,5 +391,7 @@ def run_tests(make_env, tests, setup=None):
     finally:
         if env is not None:
             env.close()
+        for p in _STARTED:  # a set-up failure never returned its env
+            p.kill()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
