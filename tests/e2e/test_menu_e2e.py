@@ -79,9 +79,13 @@ def edge_hits(gw, path):
 _warm_ids = [0]
 
 
-def warm(gw, path):
-    """Reads path until the gateway answers it from its edge cache."""
-    for _ in range(50):
+def warm(gw, path, seconds=15.0):
+    """Reads path until the gateway answers it from its edge cache. Time
+    bounded, not count bounded: after a Redis restart the cache serves again
+    only once the menu replicas' change events are complete, which takes
+    longer under ASan (50 reads were not enough there once)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         _warm_ids[0] += 1
         rid = "warm-%d" % _warm_ids[0]
         r = get(gw, path, {"X-Request-Id": rid})
