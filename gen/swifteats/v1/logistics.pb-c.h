@@ -178,7 +178,8 @@ struct  Swifteats__V1__ReportLocationResult
   ProtobufCMessage base;
   /*
    * gRPC status code of this report: 0 (OK) accepted, 3 (INVALID_ARGUMENT)
-   * refused; as ReportLocation would have answered.
+   * refused, 14 (UNAVAILABLE) not stored (Redis refused that one append,
+   * e.g. out of memory); as ReportLocation would have answered.
    */
   int32_t code;
   /*
