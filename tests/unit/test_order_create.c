@@ -73,14 +73,19 @@ START_TEST(the_consumer_group_exists_and_sees_the_job)
                                  ot_stream);
     ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY, "XREADGROUP: %s",
                   r && r->str ? r->str : "no reply");
+    /* the job, possibly twice: the relay's start-up pass may send the row
+     * the direct XADD sent (delivery is at least once; the worker is
+     * idempotent), but never a job of another order */
     redisReply *entries = r->element[0]->element[1];
-    ck_assert_uint_eq(entries->elements, 1);
-    redisReply *fields = entries->element[0]->element[1];
-    ck_assert_uint_eq(fields->elements, 4);
-    ck_assert_str_eq(fields->element[0]->str, "order_id");
-    ck_assert_int_eq(strtoll(fields->element[1]->str, NULL, 10), m->id);
-    ck_assert_str_eq(fields->element[2]->str, "request_id");
-    ck_assert_uint_eq(strlen(fields->element[3]->str), 32);
+    ck_assert_uint_ge(entries->elements, 1);
+    for (size_t i = 0; i < entries->elements; i++) {
+        redisReply *fields = entries->element[i]->element[1];
+        ck_assert_uint_eq(fields->elements, 4);
+        ck_assert_str_eq(fields->element[0]->str, "order_id");
+        ck_assert_int_eq(strtoll(fields->element[1]->str, NULL, 10), m->id);
+        ck_assert_str_eq(fields->element[2]->str, "request_id");
+        ck_assert_uint_eq(strlen(fields->element[3]->str), 32);
+    }
     freeReplyObject(r);
     redisFree(c);
     se_msg_free(&m->base);
