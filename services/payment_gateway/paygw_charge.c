@@ -35,6 +35,7 @@
  * charge is not recorded and answers UNAVAILABLE.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,24 +170,22 @@ static int currency_ok(const char *c)
 
 /* Checks the fields in declaration order; answers the call and returns -1
  * on the first bad one. */
-static int charge_request_or_fail(se_call *call, const Swifteats__V1__ChargeRequest *req)
+/* Why req is not a valid Charge (into why), or 0 when it is. */
+static int charge_request_check(const Swifteats__V1__ChargeRequest *req, char *why, size_t n)
 {
     size_t kl = strlen(req->idempotency_key);
     if (kl == 0)
-        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "idempotency_key is required");
+        snprintf(why, n, "idempotency_key is required");
     else if (kl > KEY_MAX)
-        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                     "idempotency_key must be at most %d bytes (got %zu)", KEY_MAX, kl);
+        snprintf(why, n, "idempotency_key must be at most %d bytes (got %zu)", KEY_MAX, kl);
     else if (req->order_id <= 0)
-        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                     "order_id must be a positive integer (got %" PRId64 ")", req->order_id);
+        snprintf(why, n, "order_id must be a positive integer (got %" PRId64 ")", req->order_id);
     else if (req->amount <= 0)
-        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                     "amount must be a positive number of cents (got %" PRId64 ")", req->amount);
+        snprintf(why, n, "amount must be a positive number of cents (got %" PRId64 ")",
+                 req->amount);
     else if (req->currency[0] != '\0' && !currency_ok(req->currency))
-        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-                     "currency must be 3 upper-case letters, e.g. USD (got \"%.16s\")",
-                     req->currency);
+        snprintf(why, n, "currency must be 3 upper-case letters, e.g. USD (got \"%.16s\")",
+                 req->currency);
     else
         return 0;
     return -1;
@@ -225,8 +224,11 @@ void paygw_charge(se_call *call, const Swifteats__V1__ChargeRequest *req, void *
     paygw_service *svc = ctx;
     paygw_stats *st = paygw_service_stats(svc);
     atomic_fetch_add(&st->charge_calls, 1);
-    if (charge_request_or_fail(call, req) != 0) {
-        atomic_fetch_add(&st->rejected, 1);
+    char why[200];
+    if (charge_request_check(req, why, sizeof why) != 0) {
+        atomic_fetch_add(&st->rejected, 1); /* counted before the answer: a
+                                               client may read the stats next */
+        se_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
         return;
     }
     if (paygw_behaviour_in_outage(paygw_service_behaviour(svc))) {
