@@ -102,24 +102,16 @@ END $$;
 
 -- TimescaleDB where the extension exists: convert the (still empty) table
 -- into a hypertable. Native partitioning and hypertables exclude each
--- other, so the table is recreated plain first.
+-- other, so the table is recreated plain first (LIKE: one definition).
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
         CREATE EXTENSION IF NOT EXISTS timescaledb;
+        -- the same columns, checks and primary key, not partitioned
+        CREATE TABLE location_history_plain (LIKE location_history INCLUDING ALL);
         DROP TABLE location_history;
-        CREATE TABLE location_history (
-            driver_id   text NOT NULL CHECK (octet_length(driver_id) BETWEEN 1 AND 64),
-            recorded_at timestamptz NOT NULL,
-            stream_id   text NOT NULL,
-            latitude    double precision NOT NULL CHECK (latitude BETWEEN -90 AND 90),
-            longitude   double precision NOT NULL CHECK (longitude BETWEEN -180 AND 180),
-            speed       double precision,
-            heading     double precision,
-            accuracy    double precision,
-            order_id    bigint,
-            PRIMARY KEY (driver_id, recorded_at, stream_id)
-        );
+        ALTER TABLE location_history_plain RENAME TO location_history;
+        ALTER INDEX location_history_plain_pkey RENAME TO location_history_pkey;
         EXECUTE 'SELECT create_hypertable(''location_history'', ''recorded_at'', '
                 'chunk_time_interval => interval ''1 day'')';
         EXECUTE 'ALTER TABLE location_history SET (timescaledb.compress, '
