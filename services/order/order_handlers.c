@@ -451,7 +451,7 @@ static void record_payment_attempt(se_call *call,
 
 /* ---- the same, several per call ---------------------------------------------------------- */
 
-#define BATCH_MAX 128
+#define BATCH_MAX ORDER_STORE_BATCH_MAX
 
 /* The batch's size (1..BATCH_MAX) or -1 with the call failed. */
 static int batch_size_or_fail(se_call *call, size_t n, const char *field)
@@ -471,6 +471,17 @@ static void entry_request_id(se_call *call, const char *request_id)
                               : se_call_request_id(call));
 }
 
+/* A result's code and message from st (rc -1) or nothing (rc 0). */
+static void result_status(int rc, const se_status *st, int32_t *code, char **message)
+{
+    if (rc == 0)
+        return;
+    *code = (int32_t)st->code;
+    *message = se_xstrdup(st->message);
+}
+
+/* GetPaymentJobs: the queries that start an attempt go to the store as one
+ * batch (order_store_start_payment_jobs), the rest one by one. */
 static void get_payment_jobs(se_call *call, const Swifteats__V1__GetPaymentJobsRequest *req,
                              void *ctx)
 {
@@ -479,18 +490,33 @@ static void get_payment_jobs(se_call *call, const Swifteats__V1__GetPaymentJobsR
     Swifteats__V1__GetPaymentJobsResponse resp = SWIFTEATS__V1__GET_PAYMENT_JOBS_RESPONSE__INIT;
     Swifteats__V1__PaymentJobResult results[BATCH_MAX], *ptrs[BATCH_MAX];
     Swifteats__V1__GetPaymentJobRequest none = SWIFTEATS__V1__GET_PAYMENT_JOB_REQUEST__INIT;
+    int64_t ids[BATCH_MAX];
+    size_t at[BATCH_MAX], n = 0;
+    int rc[BATCH_MAX];
+    se_status st[BATCH_MAX];
+    Swifteats__V1__PaymentJob *jobs[BATCH_MAX];
     for (size_t i = 0; i < req->n_queries; i++) {
         const Swifteats__V1__PaymentJobQuery *q = req->queries[i];
+        const Swifteats__V1__GetPaymentJobRequest *r = q->request ? q->request : &none;
         swifteats__v1__payment_job_result__init(&results[i]);
         ptrs[i] = &results[i];
-        entry_request_id(call, q->request_id);
-        se_status st;
-        if (payment_job(ctx, q->request ? q->request : &none, &results[i].job, &st) != 0) {
-            results[i].code = (int32_t)st.code;
-            results[i].message = se_xstrdup(st.message);
+        if (r->start_attempt && r->order_id > 0) {
+            ids[n] = r->order_id;
+            at[n++] = i;
+            continue;
         }
+        entry_request_id(call, q->request_id);
+        se_status one;
+        result_status(payment_job(ctx, r, &results[i].job, &one), &one, &results[i].code,
+                      &results[i].message);
     }
     entry_request_id(call, NULL);
+    if (n > 0)
+        order_store_start_payment_jobs(order_service_store(ctx), ids, n, rc, jobs, st);
+    for (size_t k = 0; k < n; k++) {
+        results[at[k]].job = rc[k] == 0 ? jobs[k] : NULL;
+        result_status(rc[k], &st[k], &results[at[k]].code, &results[at[k]].message);
+    }
     resp.n_results = req->n_queries;
     resp.results = ptrs;
     se_call_reply(call, &resp.base);
@@ -500,6 +526,8 @@ static void get_payment_jobs(se_call *call, const Swifteats__V1__GetPaymentJobsR
     }
 }
 
+/* RecordPaymentAttempts: the valid reports go to the store as one batch
+ * (order_store_record_attempts); an invalid one fails alone. */
 static void record_payment_attempts(se_call *call,
                                     const Swifteats__V1__RecordPaymentAttemptsRequest *req,
                                     void *ctx)
@@ -511,18 +539,30 @@ static void record_payment_attempts(se_call *call,
     Swifteats__V1__PaymentAttemptResult results[BATCH_MAX], *ptrs[BATCH_MAX];
     Swifteats__V1__RecordPaymentAttemptRequest none =
         SWIFTEATS__V1__RECORD_PAYMENT_ATTEMPT_REQUEST__INIT;
+    const Swifteats__V1__RecordPaymentAttemptRequest *valid[BATCH_MAX];
+    size_t at[BATCH_MAX], n = 0;
+    int rc[BATCH_MAX];
+    se_status st[BATCH_MAX];
+    Swifteats__V1__PaymentAttempt *attempts[BATCH_MAX];
     for (size_t i = 0; i < req->n_reports; i++) {
         const Swifteats__V1__PaymentAttemptReport *r = req->reports[i];
+        const Swifteats__V1__RecordPaymentAttemptRequest *a = r->request ? r->request : &none;
         swifteats__v1__payment_attempt_result__init(&results[i]);
         ptrs[i] = &results[i];
-        entry_request_id(call, r->request_id);
-        se_status st;
-        if (record_attempt(ctx, r->request ? r->request : &none, &results[i].attempt, &st) != 0) {
-            results[i].code = (int32_t)st.code;
-            results[i].message = se_xstrdup(st.message);
+        se_status one;
+        if (attempt_request_check(&one, a) != 0) {
+            result_status(-1, &one, &results[i].code, &results[i].message);
+            continue;
         }
+        valid[n] = a;
+        at[n++] = i;
     }
-    entry_request_id(call, NULL);
+    if (n > 0)
+        order_store_record_attempts(order_service_store(ctx), valid, n, rc, attempts, st);
+    for (size_t k = 0; k < n; k++) {
+        results[at[k]].attempt = rc[k] == 0 ? attempts[k] : NULL;
+        result_status(rc[k], &st[k], &results[at[k]].code, &results[at[k]].message);
+    }
     resp.n_results = req->n_reports;
     resp.results = ptrs;
     se_call_reply(call, &resp.base);

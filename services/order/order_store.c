@@ -805,35 +805,35 @@ int order_store_list(order_store *s, const order_list_query *q,
 
 /* ---- payment ------------------------------------------------------------------------- */
 
-/* The PaymentJob of an order row: customer_id, total_amount at cols 0, 1;
- * the attempt number at col n. */
-static Swifteats__V1__PaymentJob *job_from_row(const PGresult *r, int64_t id, int n)
+/* The PaymentJob of order row `row`: customer_id, total_amount at cols 0,
+ * 1; the attempt number at col n. */
+static Swifteats__V1__PaymentJob *job_from_row(const PGresult *r, int row, int64_t id, int n)
 {
     Swifteats__V1__PaymentJob *j = se_xmalloc(sizeof *j);
     swifteats__v1__payment_job__init(j);
     j->order_id = id;
-    j->customer_id = str(r, 0, 0);
-    j->amount = i64(r, 0, 1);
+    j->customer_id = str(r, row, 0);
+    j->amount = i64(r, row, 1);
     j->currency = se_xstrdup("USD");
-    j->next_attempt_number = (int32_t)i64(r, 0, n);
+    j->next_attempt_number = (int32_t)i64(r, row, n);
     char key[32];
     snprintf(key, sizeof key, "order-%" PRId64, id);
     j->idempotency_key = se_xstrdup(key);
     return j;
 }
 
-/* NOT_FOUND (no row) or FAILED_PRECONDITION (status at col 2 is not
- * payment_processing): -1 with st; 0 when the job can go on. */
-static int job_refused(const PGresult *r, int64_t id, se_status *st)
+/* NOT_FOUND (row -1: none) or FAILED_PRECONDITION (status at col 2 of
+ * `row` is not payment_processing): -1 with st; 0 when the job can go on. */
+static int job_refused(const PGresult *r, int row, int64_t id, se_status *st)
 {
-    if (PQntuples(r) == 0) {
+    if (row < 0) {
         se_status_set(st, GRPC_STATUS_NOT_FOUND, "order %" PRId64 " not found", id);
         return -1;
     }
-    if (strcmp(val(r, 0, 2), "payment_processing") != 0) {
+    if (strcmp(val(r, row, 2), "payment_processing") != 0) {
         se_status_set(st, GRPC_STATUS_FAILED_PRECONDITION,
                       "order %" PRId64 " is %s, not payment_processing: nothing to charge", id,
-                      val(r, 0, 2));
+                      val(r, row, 2));
         return -1;
     }
     return 0;
@@ -925,12 +925,12 @@ int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
                                 : run(c, "reading the payment job", job_sql, 1, p,
                                       SE_PG_IDEMPOTENT, st);
     int rc = -1;
-    if (r != NULL && job_refused(r, id, st) == 0) {
+    if (r != NULL && job_refused(r, PQntuples(r) > 0 ? 0 : -1, id, st) == 0) {
         rc = 0;
         if (start_attempt && strcmp(val(r, 0, 4), "t") != 0)
             rc = job_start_check(c, idt, val(r, 0, 3), id, st);
         if (rc == 0)
-            *out = job_from_row(r, id, 3);
+            *out = job_from_row(r, 0, id, 3);
     }
     PQclear(r);
     se_pg_pool_release(s->pay_pg, c);
@@ -1005,44 +1005,317 @@ static int attempt_unchanged(se_pg_conn *c, const char *const *p, int64_t id,
     return rc;
 }
 
+/* The text of a report's nine attempt_sql parameters; t holds the numbers. */
+typedef struct attempt_text {
+    char id[24], num[24], amount[24], key[32];
+} attempt_text;
+
+static void attempt_params(const Swifteats__V1__RecordPaymentAttemptRequest *req,
+                           attempt_text *t, const char *p[9])
+{
+    const char *idem = req->idempotency_key;
+    if (idem == NULL || idem[0] == '\0') {
+        snprintf(t->key, sizeof t->key, "order-%" PRId64, req->order_id);
+        idem = t->key;
+    }
+    snprintf(t->num, sizeof t->num, "%d", req->attempt_number);
+    const char *outcome = req->complete_outcome ? order_status_text(req->complete_outcome) : NULL;
+    p[0] = order_id_text(t->id, req->order_id);
+    p[1] = t->num;
+    p[2] = order_attempt_status_text(req->status);
+    p[3] = order_id_text(t->amount, req->amount);
+    p[4] = req->_error_message_case ? req->error_message : NULL;
+    p[5] = req->_gateway_charge_id_case ? req->gateway_charge_id : NULL;
+    p[6] = idem;
+    p[7] = outcome;
+    p[8] = outcome != NULL && req->_complete_reason_case ? req->complete_reason : NULL;
+}
+
+/* The attempt of row i of attempt_sql / attempts_sql (ATTEMPT_COLS from
+ * column `col`), or, with no row (i < 0), attempt_unchanged's answer. */
+static int attempt_result(se_pg_conn *c, const PGresult *r, int i, int col,
+                          const char *const *p, int64_t id,
+                          Swifteats__V1__PaymentAttempt **out, se_status *st)
+{
+    if (i >= 0) {
+        *out = attempt_from_row(r, i, col);
+        return 0;
+    }
+    return attempt_unchanged(c, p, id, p[7], out, st);
+}
+
 int order_store_record_attempt(order_store *s,
                                const Swifteats__V1__RecordPaymentAttemptRequest *req,
                                Swifteats__V1__PaymentAttempt **out, se_status *st)
 {
-    char idt[24], num[24], amount[24], key[32];
-    const char *idem = req->idempotency_key;
-    if (idem == NULL || idem[0] == '\0') {
-        snprintf(key, sizeof key, "order-%" PRId64, req->order_id);
-        idem = key;
-    }
-    snprintf(num, sizeof num, "%d", req->attempt_number);
-    const char *outcome = req->complete_outcome ? order_status_text(req->complete_outcome) : NULL;
-    const char *p[] = {order_id_text(idt, req->order_id),
-                       num,
-                       order_attempt_status_text(req->status),
-                       order_id_text(amount, req->amount),
-                       req->_error_message_case ? req->error_message : NULL,
-                       req->_gateway_charge_id_case ? req->gateway_charge_id : NULL,
-                       idem,
-                       outcome,
-                       outcome != NULL && req->_complete_reason_case ? req->complete_reason
-                                                                     : NULL};
+    attempt_text t;
+    const char *p[9];
+    attempt_params(req, &t, p);
     se_pg_conn *c = acquire_payment(s, st);
     if (c == NULL)
         return -1;
     /* idempotent: the same upsert twice leaves the same row; a completion
      * run twice finds the order in its outcome (attempt_unchanged) */
     PGresult *r = run(c, "recording the payment attempt", attempt_sql, 9, p, SE_PG_IDEMPOTENT, st);
-    int rc = -1;
-    if (r != NULL && PQntuples(r) == 1) {
-        *out = attempt_from_row(r, 0, 0);
-        rc = 0;
-    } else if (r != NULL) {
-        rc = attempt_unchanged(c, p, req->order_id, outcome, out, st);
-    }
+    int rc = r == NULL ? -1
+                       : attempt_result(c, r, PQntuples(r) == 1 ? 0 : -1, 0, p, req->order_id,
+                                        out, st);
     PQclear(r);
     se_pg_pool_release(s->pay_pg, c);
     return rc;
+}
+
+/* ---- payment, many orders per statement -------------------------------------------- */
+
+/* Under load the worker reports hundreds of attempts a second, each its own
+ * statement and commit; PostgreSQL spent most of that on what is paid per
+ * statement. A batch from RecordPaymentAttempts / GetPaymentJobs is one
+ * statement, the single-order statements' work over arrays (one element per
+ * order); an order may appear once per statement (an upsert cannot touch a
+ * row twice), and the orders are locked in id order, so two batches never
+ * wait for each other in a cycle. */
+
+/* attempt_sql over $1..$9, each an array of the single statement's
+ * parameter; RETURNING puts the order id before ATTEMPT_COLS. The orders
+ * are locked by id alone (l) and filtered by status after: with the status
+ * in the locking scan, a plan made while the table was young chose the
+ * status index and then read every payment_processing order per batch. */
+static const char attempts_sql[] =
+    "WITH q AS (SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
+    " AS q (order_id, num, status, amount, err, charge, idem, outcome, reason)),"
+    " l AS (SELECT id, status FROM orders WHERE id = ANY($1::bigint[]) ORDER BY id"
+    " FOR UPDATE),"
+    " o AS (SELECT id FROM l WHERE status = 'payment_processing'),"
+    " a AS ("
+    " INSERT INTO payment_attempts AS a (order_id, attempt_number, status, amount,"
+    " error_message, gateway_charge_id, idempotency_key)"
+    " SELECT q.order_id, q.num, q.status, q.amount, q.err, q.charge, q.idem"
+    " FROM q, o WHERE o.id = q.order_id" ATTEMPT_UPSERT_CONFLICT
+    " RETURNING a.order_id, " ATTEMPT_COLS "),"
+    " u AS (UPDATE orders r SET updated_at = now(), status = q.outcome,"
+    " gateway_charge_id = CASE WHEN q.outcome = 'confirmed'"
+    " THEN coalesce(q.charge, r.gateway_charge_id) ELSE r.gateway_charge_id END,"
+    " status_reason = coalesce(q.reason, r.status_reason)"
+    " FROM q WHERE r.id = q.order_id AND q.outcome IS NOT NULL"
+    " AND r.id IN (SELECT id FROM o) RETURNING r.id),"
+    " d AS (DELETE FROM payment_outbox WHERE order_id IN (SELECT id FROM u))"
+    " SELECT * FROM a";
+
+/* job_start_sql over the orders in $1: the same columns, then the order id. */
+static const char jobs_start_sql[] =
+    "WITH o AS (SELECT id, customer_id, total_amount, status FROM orders"
+    " WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE),"
+    " n AS (SELECT o.id, coalesce((SELECT l.attempt_number + (l.status <> 'processing')::int"
+    " FROM payment_attempts l WHERE l.order_id = o.id"
+    " ORDER BY l.attempt_number DESC LIMIT 1), 1) AS num FROM o),"
+    " a AS ("
+    " INSERT INTO payment_attempts AS a (order_id, attempt_number, status, amount,"
+    " error_message, gateway_charge_id, idempotency_key)"
+    " SELECT o.id, n.num, 'processing', o.total_amount, NULL, NULL, 'order-' || o.id"
+    " FROM o, n WHERE n.id = o.id AND o.status = 'payment_processing'" ATTEMPT_UPSERT_CONFLICT
+    " RETURNING a.order_id)"
+    " SELECT o.customer_id, o.total_amount, o.status, n.num,"
+    " o.id IN (SELECT order_id FROM a), o.id FROM o, n WHERE n.id = o.id";
+
+const char *order_store_attempts_sql(void)
+{
+    return attempts_sql;
+}
+
+const char *order_store_jobs_start_sql(void)
+{
+    return jobs_start_sql;
+}
+
+/* Whether ids[0..n) holds an id twice (n <= 128: the quadratic scan is
+ * cheaper than anything that allocates). */
+static int has_duplicate(const int64_t *ids, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (ids[i] == ids[j])
+                return 1;
+    return 0;
+}
+
+/* Row of r whose column `col` is order `id`, or -1 (r has <= 128 rows). */
+static int row_of(const PGresult *r, int col, int64_t id)
+{
+    for (int i = 0; i < PQntuples(r); i++)
+        if (i64(r, i, col) == id)
+            return i;
+    return -1;
+}
+
+/* Appends p as an array element: NULL unquoted, anything else quoted. */
+static void buf_element(text_buf *b, int first, const char *p)
+{
+    if (!first)
+        buf_put(b, ",", 1);
+    if (p == NULL)
+        buf_put(b, "NULL", 4);
+    else
+        buf_quoted(b, p);
+}
+
+/* One batch statement over entries 0..n) of orders ids[]: what differs
+ * between RecordPaymentAttempts and GetPaymentJobs(start). */
+typedef struct payment_batch {
+    const char *what, *sql;
+    int nparams, id_col;  /* parameters; result column holding the order id */
+    const int64_t *ids;
+    size_t n;
+    const Swifteats__V1__RecordPaymentAttemptRequest *const *reports; /* or NULL */
+    /* entry i's message when rc[i] is 0, in the array of its kind */
+    Swifteats__V1__PaymentAttempt **attempts;
+    Swifteats__V1__PaymentJob **jobs;
+    int *rc;
+    se_status *st;
+    /* entry i alone, with the single-order statement */
+    int (*one)(order_store *s, const struct payment_batch *b, size_t i);
+    /* entry i's parameters as text (NULL: SQL NULL); t holds the numbers */
+    void (*params)(const struct payment_batch *b, size_t i, attempt_text *t, const char **p);
+    /* entry i from the statement's row `row` (-1: it returned none) */
+    int (*result)(se_pg_conn *c, const PGresult *r, const struct payment_batch *b, size_t i,
+                  int row);
+} payment_batch;
+
+/* The statement's array parameters, one element per entry (free each). */
+static void batch_arrays(const payment_batch *b, char **arr)
+{
+    text_buf buf[9] = {{0}};
+    for (int k = 0; k < b->nparams; k++)
+        buf_put(&buf[k], "{", 1);
+    for (size_t i = 0; i < b->n; i++) {
+        attempt_text t;
+        const char *p[9];
+        b->params(b, i, &t, p);
+        for (int k = 0; k < b->nparams; k++)
+            buf_element(&buf[k], i == 0, p[k]);
+    }
+    for (int k = 0; k < b->nparams; k++) {
+        buf_put(&buf[k], "}", 1);
+        arr[k] = buf[k].p;
+    }
+}
+
+/* Every entry failed with st. */
+static void batch_fail(const payment_batch *b, const se_status *st)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        b->rc[i] = -1;
+        b->st[i] = *st;
+    }
+}
+
+static void batch_one_by_one(order_store *s, const payment_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->rc[i] = b->one(s, b, i);
+}
+
+/* The batch in one statement when its orders differ, else one by one. A
+ * statement that failed committed nothing, so its entries are tried one by
+ * one - but not after a lost connection (UNAVAILABLE: the caller retries
+ * the batch, knowing it failed as a whole). */
+static void batch_run(order_store *s, const payment_batch *b)
+{
+    if (b->n == 1 || b->n > ORDER_STORE_BATCH_MAX || has_duplicate(b->ids, b->n)) {
+        batch_one_by_one(s, b);
+        return;
+    }
+    se_status cst;
+    se_pg_conn *c = acquire_payment(s, &cst);
+    if (c == NULL) {
+        batch_fail(b, &cst);
+        return;
+    }
+    char *arr[9];
+    batch_arrays(b, arr);
+    /* idempotent as the single statements are */
+    PGresult *r = run(c, b->what, b->sql, b->nparams, (const char *const *)arr,
+                      SE_PG_IDEMPOTENT, &cst);
+    for (int k = 0; k < b->nparams; k++)
+        free(arr[k]);
+    for (size_t i = 0; r != NULL && i < b->n; i++)
+        b->rc[i] = b->result(c, r, b, i, row_of(r, b->id_col, b->ids[i]));
+    PQclear(r);
+    se_pg_pool_release(s->pay_pg, c);
+    if (r == NULL && cst.code != GRPC_STATUS_UNAVAILABLE)
+        batch_one_by_one(s, b);
+    else if (r == NULL)
+        batch_fail(b, &cst);
+}
+
+static int record_one(order_store *s, const payment_batch *b, size_t i)
+{
+    return order_store_record_attempt(s, b->reports[i], &b->attempts[i], &b->st[i]);
+}
+
+static void record_params(const payment_batch *b, size_t i, attempt_text *t, const char **p)
+{
+    attempt_params(b->reports[i], t, p);
+}
+
+static int record_result(se_pg_conn *c, const PGresult *r, const payment_batch *b, size_t i,
+                         int row)
+{
+    attempt_text t;
+    const char *p[9];
+    attempt_params(b->reports[i], &t, p);
+    return attempt_result(c, r, row, 1, p, b->ids[i], &b->attempts[i], &b->st[i]);
+}
+
+void order_store_record_attempts(order_store *s,
+                                 const Swifteats__V1__RecordPaymentAttemptRequest *const *req,
+                                 size_t n, int *rc, Swifteats__V1__PaymentAttempt **out,
+                                 se_status *st)
+{
+    int64_t ids[ORDER_STORE_BATCH_MAX];
+    for (size_t i = 0; i < n && i < ORDER_STORE_BATCH_MAX; i++)
+        ids[i] = req[i]->order_id;
+    payment_batch b = {.what = "recording payment attempts", .sql = attempts_sql,
+                       .nparams = 9, .id_col = 0, .ids = ids, .n = n, .reports = req,
+                       .attempts = out, .rc = rc, .st = st, .one = record_one,
+                       .params = record_params, .result = record_result};
+    batch_run(s, &b);
+}
+
+static int start_one(order_store *s, const payment_batch *b, size_t i)
+{
+    return order_store_payment_job(s, b->ids[i], 1, &b->jobs[i], &b->st[i]);
+}
+
+static void start_params(const payment_batch *b, size_t i, attempt_text *t, const char **p)
+{
+    p[0] = order_id_text(t->id, b->ids[i]);
+}
+
+/* Entry i from jobs_start_sql's row (as order_store_payment_job does). */
+static int start_result(se_pg_conn *c, const PGresult *r, const payment_batch *b, size_t i,
+                        int row)
+{
+    int64_t id = b->ids[i];
+    if (job_refused(r, row, id, &b->st[i]) != 0)
+        return -1;
+    if (strcmp(val(r, row, 4), "t") != 0) {
+        char idt[24];
+        if (job_start_check(c, order_id_text(idt, id), val(r, row, 3), id, &b->st[i]) != 0)
+            return -1;
+    }
+    b->jobs[i] = job_from_row(r, row, id, 3);
+    return 0;
+}
+
+void order_store_start_payment_jobs(order_store *s, const int64_t *ids, size_t n, int *rc,
+                                    Swifteats__V1__PaymentJob **out, se_status *st)
+{
+    payment_batch b = {.what = "starting payment attempts", .sql = jobs_start_sql,
+                       .nparams = 1, .id_col = 5, .ids = ids, .n = n, .jobs = out,
+                       .rc = rc, .st = st, .one = start_one, .params = start_params,
+                       .result = start_result};
+    batch_run(s, &b);
 }
 
 /* ---- transitions ----------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * calls against the real order service (PostgreSQL and Redis of the test
  * stack, menu and order services in-process): GetPaymentJobs and
  * RecordPaymentAttempts answer every entry as the single call would, in
- * order, one entry's error failing only that entry; and the worker's
+ * order, one entry's error failing only that entry; entries of different
+ * orders are one statement (one transaction wrote them); and the worker's
  * batching client (workers/payment/payment_order_client.c) gathers
  * concurrent calls into them. */
 #include <check.h>
@@ -107,6 +108,165 @@ START_TEST(record_payment_attempts_answers_each_report)
 }
 END_TEST
 
+/* ---- batches of different orders: one statement --------------------------------------- */
+
+enum { MANY = 3, NO_SUCH_ORDER = 987654321 };
+
+/* GetPaymentJobs starting an attempt of each of ids[0..n). */
+static Swifteats__V1__GetPaymentJobsResponse *start_batch(const int64_t *ids, int n)
+{
+    Swifteats__V1__GetPaymentJobRequest r[8];
+    Swifteats__V1__PaymentJobQuery q[8], *qp[8];
+    for (int i = 0; i < n; i++) {
+        swifteats__v1__get_payment_job_request__init(&r[i]);
+        r[i].order_id = ids[i];
+        r[i].start_attempt = 1;
+        swifteats__v1__payment_job_query__init(&q[i]);
+        q[i].request = &r[i];
+        qp[i] = &q[i];
+    }
+    Swifteats__V1__GetPaymentJobsRequest req = ST(GET_PAYMENT_JOBS_REQUEST__INIT);
+    req.n_queries = (size_t)n;
+    req.queries = qp;
+    Swifteats__V1__GetPaymentJobsResponse *resp = NULL;
+    se_status st;
+    ck_assert_msg(swifteats_v1_order_service_get_payment_jobs(ot_ch, &req, &resp, NULL, &st) == 0,
+                  "%s", st.message);
+    ck_assert_uint_eq(resp->n_results, (size_t)n);
+    return resp;
+}
+
+static Swifteats__V1__RecordPaymentAttemptsResponse *
+record_batch(Swifteats__V1__RecordPaymentAttemptRequest *r, int n)
+{
+    Swifteats__V1__PaymentAttemptReport a[8], *ap[8];
+    for (int i = 0; i < n; i++) {
+        swifteats__v1__payment_attempt_report__init(&a[i]);
+        a[i].request = &r[i];
+        ap[i] = &a[i];
+    }
+    Swifteats__V1__RecordPaymentAttemptsRequest req = ST(RECORD_PAYMENT_ATTEMPTS_REQUEST__INIT);
+    req.n_reports = (size_t)n;
+    req.reports = ap;
+    Swifteats__V1__RecordPaymentAttemptsResponse *resp = NULL;
+    se_status st;
+    ck_assert_msg(
+        swifteats_v1_order_service_record_payment_attempts(ot_ch, &req, &resp, NULL, &st) == 0,
+        "%s", st.message);
+    ck_assert_uint_eq(resp->n_results, (size_t)n);
+    return resp;
+}
+
+/* Transactions that wrote the payment attempts of orders ids[0..MANY). */
+static int64_t attempt_writers(const int64_t *ids)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(DISTINCT xmin::text) FROM payment_attempts WHERE order_id IN (%" PRId64
+             ", %" PRId64 ", %" PRId64 ")", ids[0], ids[1], ids[2]);
+    return ot_sql_int(sql);
+}
+
+static void start_many(const int64_t *ids, int expect_attempt)
+{
+    int64_t with_missing[MANY + 1] = {ids[0], ids[1], ids[2], NO_SUCH_ORDER};
+    Swifteats__V1__GetPaymentJobsResponse *resp = start_batch(with_missing, MANY + 1);
+    for (int i = 0; i < MANY; i++) {
+        ck_assert_msg(resp->results[i]->code == 0, "%s", resp->results[i]->message);
+        ck_assert_int_eq(resp->results[i]->job->order_id, ids[i]);
+        ck_assert_int_eq(resp->results[i]->job->next_attempt_number, expect_attempt);
+    }
+    ck_assert_int_eq(resp->results[MANY]->code, GRPC_STATUS_NOT_FOUND);
+    se_msg_free(&resp->base);
+}
+
+/* o[0] approved and confirmed, o[1] declined and failed, o[2] a transient
+ * failure (the order stays payment_processing), and an unknown order. */
+static void outcomes_of(const int64_t *ids, const int64_t *amounts,
+                        Swifteats__V1__RecordPaymentAttemptRequest r[MANY + 1])
+{
+    for (int i = 0; i <= MANY; i++) {
+        swifteats__v1__record_payment_attempt_request__init(&r[i]);
+        r[i].order_id = i < MANY ? ids[i] : NO_SUCH_ORDER;
+        r[i].attempt_number = 1;
+        r[i].amount = i < MANY ? amounts[i] : 100;
+        r[i].status = ST(PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED);
+        r[i]._error_message_case = ST(RECORD_PAYMENT_ATTEMPT_REQUEST___ERROR_MESSAGE_ERROR_MESSAGE);
+        r[i].error_message = "gateway unavailable";
+    }
+    r[0].status = ST(PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_SUCCESS);
+    r[0]._error_message_case = 0;
+    r[0]._gateway_charge_id_case =
+        ST(RECORD_PAYMENT_ATTEMPT_REQUEST___GATEWAY_CHARGE_ID_GATEWAY_CHARGE_ID);
+    r[0].gateway_charge_id = "ch_many";
+    r[0].complete_outcome = ST(ORDER_STATUS__ORDER_STATUS_CONFIRMED);
+    r[1].error_message = "declined: card_declined";
+    r[1].complete_outcome = ST(ORDER_STATUS__ORDER_STATUS_PAYMENT_FAILED);
+    r[1]._complete_reason_case =
+        ST(RECORD_PAYMENT_ATTEMPT_REQUEST___COMPLETE_REASON_COMPLETE_REASON);
+    r[1].complete_reason = "card_declined";
+}
+
+static void check_outcomes(Swifteats__V1__RecordPaymentAttemptsResponse *resp)
+{
+    for (int i = 0; i < MANY; i++) {
+        ck_assert_msg(resp->results[i]->code == 0, "report %d: %s", i, resp->results[i]->message);
+        ck_assert_int_eq(resp->results[i]->attempt->attempt_number, 1);
+    }
+    ck_assert_str_eq(resp->results[0]->attempt->gateway_charge_id, "ch_many");
+    ck_assert_int_eq(resp->results[1]->attempt->status,
+                     ST(PAYMENT_ATTEMPT_STATUS__PAYMENT_ATTEMPT_STATUS_FAILED));
+    ck_assert_int_eq(resp->results[MANY]->code, GRPC_STATUS_NOT_FOUND);
+    se_msg_free(&resp->base);
+}
+
+START_TEST(batches_of_different_orders_are_one_statement)
+{
+    int64_t ids[MANY], amounts[MANY];
+    for (int i = 0; i < MANY; i++) {
+        Swifteats__V1__Order *m = new_order();
+        ids[i] = m->id;
+        amounts[i] = m->total_amount;
+        se_msg_free(&m->base);
+    }
+    start_many(ids, 1);
+    ck_assert_int_eq(attempt_writers(ids), 1); /* one transaction started all three */
+    start_many(ids, 1);                        /* asked again: the same attempts resume */
+    int64_t twice[2] = {ids[0], ids[0]};       /* one order twice: one at a time, same answer */
+    Swifteats__V1__GetPaymentJobsResponse *j = start_batch(twice, 2);
+    ck_assert_int_eq(j->results[0]->job->next_attempt_number, 1);
+    ck_assert_int_eq(j->results[1]->job->next_attempt_number, 1);
+    se_msg_free(&j->base);
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_attempts WHERE order_id >= %"
+                                 PRId64, ids[0]), MANY);
+
+    Swifteats__V1__RecordPaymentAttemptRequest r[MANY + 1];
+    outcomes_of(ids, amounts, r);
+    check_outcomes(record_batch(r, MANY + 1));
+    ck_assert_int_eq(attempt_writers(ids), 1); /* one transaction recorded all three */
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM orders WHERE id = %" PRId64
+                                 " AND status = 'confirmed' AND gateway_charge_id = 'ch_many'",
+                                 ids[0]), 1);
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM orders WHERE id = %" PRId64
+                                 " AND status = 'payment_failed'"
+                                 " AND status_reason = 'card_declined'", ids[1]), 1);
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM orders WHERE id = %" PRId64
+                                 " AND status = 'payment_processing'", ids[2]), 1);
+    /* the outbox rows of the two final orders went with their final state */
+    ck_assert_int_eq(ot_sql_intf("SELECT count(*) FROM payment_outbox WHERE order_id >= %" PRId64,
+                                 ids[0]), 1);
+    check_outcomes(record_batch(r, MANY + 1)); /* a retried batch: answered as stored */
+
+    /* the final order is refused, the transient failure's next attempt starts */
+    int64_t next[2] = {ids[0], ids[2]};
+    j = start_batch(next, 2);
+    ck_assert_int_eq(j->results[0]->code, GRPC_STATUS_FAILED_PRECONDITION);
+    ck_assert_int_eq(j->results[1]->code, 0);
+    ck_assert_int_eq(j->results[1]->job->next_attempt_number, 2);
+    se_msg_free(&j->base);
+}
+END_TEST
+
 /* ---- the worker's batching client ---------------------------------------------------------- */
 
 enum { JOBS = 24 };
@@ -190,6 +350,7 @@ static Suite *order_payment_batch_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, get_payment_jobs_answers_each_query);
     tcase_add_test(tc, record_payment_attempts_answers_each_report);
+    tcase_add_test(tc, batches_of_different_orders_are_one_statement);
     tcase_add_test(tc, the_client_gathers_concurrent_calls);
     suite_add_tcase(s, tc);
     return s;

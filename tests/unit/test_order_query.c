@@ -212,7 +212,7 @@ END_TEST
 static void plan_of(se_pg_conn *c, const char *sql, int n, const char *const *params, int generic,
                     char *plan, size_t cap)
 {
-    char text[2048];
+    char text[4096];
     se_pg_err err;
     PGresult *r;
     if (!generic) {
@@ -246,7 +246,7 @@ static void expect_index(se_pg_conn *c, const char *sql, int n, const char *cons
                          const char *index)
 {
     for (int generic = 0; generic < 2; generic++) {
-        char plan[4096];
+        char plan[8192];
         plan_of(c, sql, n, params, generic, plan, sizeof plan);
         ck_assert_msg(strstr(plan, "Seq Scan") == NULL, "%s (%s plan)\n%s", sql,
                       generic ? "generic" : "custom", plan);
@@ -324,6 +324,27 @@ START_TEST(list_queries_use_indexes)
 }
 END_TEST
 
+/* The payment worker's batch statements on a young database (a few
+ * orders, never analyzed: what a fresh deployment's first minute looks
+ * like) under the payment pool's session settings: the orders are looked
+ * up by key, not scanned (a generic plan made now lasts the session). */
+START_TEST(payment_batches_look_orders_up_by_key)
+{
+    mt_exec("INSERT INTO orders (customer_id, total_amount, status) "
+            "SELECT 'c', 100, 'payment_processing' FROM generate_series(1, 3)");
+    se_pg_err err;
+    se_pg_conn *c = se_pg_conn_create_ex(mt_url, ORDER_PG_PAYMENT_SESSION_SQL, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
+    const char *ids[] = {"{1,2,3}"};
+    expect_index(c, order_store_jobs_start_sql(), 1, ids, "orders_pkey");
+    const char *reports[] = {"{1,2,3}", "{1,1,1}", "{success,failed,failed}", "{100,100,100}",
+                             "{NULL,x,x}", "{ch,NULL,NULL}", "{k,k,k}",
+                             "{confirmed,payment_failed,NULL}", "{NULL,r,NULL}"};
+    expect_index(c, order_store_attempts_sql(), 9, reports, "orders_pkey");
+    se_pg_conn_destroy(c);
+}
+END_TEST
+
 static Suite *order_query_suite(void)
 {
     Suite *s = suite_create("order_query");
@@ -338,6 +359,7 @@ static Suite *order_query_suite(void)
     tcase_add_test(tc, list_validation_names_the_field);
     tcase_add_test(tc, migrations_apply_once);
     tcase_add_test(tc, list_queries_use_indexes);
+    tcase_add_test(tc, payment_batches_look_orders_up_by_key);
     suite_add_tcase(s, tc);
     return s;
 }
