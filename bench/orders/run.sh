@@ -54,6 +54,8 @@ psql_q -F ' ' -c "SELECT i.id, i.price_cents FROM menu_items i
 log "$(wc -l <"$work/items.txt") orderable items"
 
 export SE_BENCH_ITEMS=$work/items.txt SE_BENCH_RUN_ID=$$
+# the statistics printed after the run count the run only (not the seed)
+psql_q -c "SELECT pg_stat_reset_shared('wal'), pg_stat_statements_reset()" >/dev/null
 run=$(bench_wrk orders "$gateway_port" "$lua"); echo "$run"
 run_end_us=${EPOCHREALTIME/./}
 # Where PostgreSQL spent its time: the statements by total time, planning
@@ -68,6 +70,11 @@ pg_top_statements() { # phase
     psql_q -c "SELECT pg_stat_statements_reset()" >/dev/null
 }
 pg_top_statements "during the run"
+# WAL written during the run (every commit of an order waits for its flush)
+psql_q -F ' ' -c "SELECT 'bench/orders: WAL during the run: ' || wal_records || ' records, '
+    || wal_fpi || ' full-page images, ' || pg_size_pretty(wal_bytes) || ', '
+    || round(wal_bytes / greatest((SELECT count(*) FROM orders), 1)) || ' bytes per order'
+    FROM pg_stat_wal" >&2
 
 # Wait for every order to reach a final state. The poll must cost next to
 # nothing: the drain competes with it for the same two cores (a count over

@@ -84,7 +84,7 @@ void payment_worker_config_from_env(payment_worker_config *cfg)
     b->half_open_probes = (int)se_env_int("SE_PAYMENT_BREAKER_HALF_OPEN_PROBES", 1, 1, 10000);
     cfg->order_target = se_config_target("ORDER");
     cfg->gateway_target = se_config_target("PAYMENT_GATEWAY");
-    cfg->concurrency = (int)se_env_int("SE_PAYMENT_CONCURRENCY", 256, 1, 4096);
+    cfg->concurrency = (int)se_env_int("SE_PAYMENT_CONCURRENCY", 512, 1, 4096);
     cfg->min_concurrency = (int)se_env_int("SE_PAYMENT_MIN_CONCURRENCY", 32, 1, 4096);
     cfg->order_latency_target_ms =
         (int)se_env_int("SE_PAYMENT_ORDER_LATENCY_TARGET_MS", 20, 0, 600000);

@@ -42,7 +42,7 @@
  *   SE_PAYMENT_STREAM (se:payment:jobs), SE_PAYMENT_GROUP (payment-workers),
  *   SE_PAYMENT_DEAD_STREAM (se:payment:dead), SE_PAYMENT_CONSUMER
  *       (<hostname>-<pid>): this worker's consumer name in the group
- *   SE_PAYMENT_CONCURRENCY (256): job threads, i.e. charges in flight at most
+ *   SE_PAYMENT_CONCURRENCY (512): job threads, i.e. charges in flight at most
  *   SE_PAYMENT_MIN_CONCURRENCY (32), SE_PAYMENT_ORDER_LATENCY_TARGET_MS (20):
  *       the adaptive limit on jobs running at once (payment_limit.h): cut
  *       while the order service answers slower than the target (it is
