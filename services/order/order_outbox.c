@@ -17,7 +17,9 @@
  *   oldest order it carried and sends every unsent row (enqueued_at NULL)
  *   created since ("fresh" rows; some may then be sent twice, which the
  *   worker tolerates); at start-up it sends every unsent row (a crash
- *   between a commit and its XADD); and on every pass it re-sends rows
+ *   between a commit and its XADD: rows created before this process
+ *   started, by PostgreSQL's clock - its own are XADDed directly); and on
+ *   every pass it re-sends rows
  *   whose job is older than SE_ORDER_PAYMENT_REDELIVER_MS, counting from
  *   enqueued_at or, for a row sent directly, from created_at (a job lost
  *   in Redis, a replica that died before its XADD).
@@ -97,6 +99,8 @@ struct order_outbox {
     int pending;              /* guarded by lock: a pass is wanted */
     int64_t fresh_from_us;    /* guarded by lock: send unsent rows created since
                                  (us since the epoch); INT64_MAX: none */
+    int64_t fresh_until_us;   /* guarded by lock: ... and before (INT64_MAX: no
+                                 bound; the start-up pass stops at the start) */
     int stopping;             /* guarded by lock */
     atomic_int failing;       /* 1 from a failed batch to the next good one */
     atomic_ulong relayed;     /* jobs XADDed */
@@ -178,6 +182,7 @@ static int xadd_rows(order_outbox *ob, const PGresult *r, char *msg, size_t cap)
 typedef struct batch_arg {
     order_outbox *ob;
     int64_t fresh_from_us; /* INT64_MAX: no fresh rows wanted */
+    int64_t fresh_until_us;
     int n;         /* rows relayed */
     int redis_bad; /* the failure was Redis's */
 } batch_arg;
@@ -188,7 +193,7 @@ static int batch_tx(se_pg_conn *c, void *arg, se_pg_err *err)
     batch_arg *a = arg;
     order_outbox *ob = a->ob;
     PGresult *r = order_store_outbox_claim(c, ob->cfg.batch, ob->cfg.redeliver_ms,
-                                           a->fresh_from_us, err);
+                                           a->fresh_from_us, a->fresh_until_us, err);
     if (r == NULL)
         return -1;
     int rc = 0;
@@ -220,7 +225,8 @@ static void note_outcome(order_outbox *ob, int ok, const char *why, int64_t *sin
 }
 
 /* One batch: rows relayed (0..3 x batch: fresh and stale), or -1. */
-static int relay_batch(order_outbox *ob, int64_t fresh_from_us, int64_t *since_ms)
+static int relay_batch(order_outbox *ob, int64_t fresh_from_us, int64_t fresh_until_us,
+                       int64_t *since_ms)
 {
     char why[600], msg[400];
     if (redis_ready(ob, ob->redis, &ob->group_conn, msg, sizeof msg) != 0) {
@@ -228,7 +234,7 @@ static int relay_batch(order_outbox *ob, int64_t fresh_from_us, int64_t *since_m
         note_outcome(ob, 0, why, since_ms);
         return -1;
     }
-    batch_arg a = {ob, fresh_from_us, 0, 0};
+    batch_arg a = {ob, fresh_from_us, fresh_until_us, 0, 0};
     se_pg_err e;
     if (se_pg_tx(ob->pg, 0, batch_tx, &a, &e) != 0) {
         snprintf(why, sizeof why, "%s: %s", a.redis_bad ? "Redis" : "PostgreSQL", e.msg);
@@ -250,9 +256,12 @@ static int is_stopping(order_outbox *ob)
     return stopping;
 }
 
-/* Under lock: asks for the unsent rows created since from_us. */
-static void want_fresh(order_outbox *ob, int64_t from_us)
+/* Under lock: asks for the unsent rows created in [from_us, until_us) as
+ * well as those asked for already (the range covering both). */
+static void want_fresh(order_outbox *ob, int64_t from_us, int64_t until_us)
 {
+    if (ob->fresh_from_us == INT64_MAX || until_us > ob->fresh_until_us)
+        ob->fresh_until_us = until_us;
     if (from_us < ob->fresh_from_us)
         ob->fresh_from_us = from_us;
     ob->pending = 1;
@@ -263,17 +272,18 @@ static void want_fresh(order_outbox *ob, int64_t from_us)
 static void relay_pass(order_outbox *ob, int64_t *since_ms)
 {
     pthread_mutex_lock(&ob->lock);
-    int64_t from = ob->fresh_from_us;
+    int64_t from = ob->fresh_from_us, until = ob->fresh_until_us;
     ob->fresh_from_us = INT64_MAX;
     pthread_mutex_unlock(&ob->lock);
     int n;
     do
-        n = relay_batch(ob, from, since_ms);
+        n = relay_batch(ob, from, until, since_ms);
     while (n >= ob->cfg.batch && !is_stopping(ob));
     if (n < 0 && from != INT64_MAX) {
         pthread_mutex_lock(&ob->lock);
-        if (from < ob->fresh_from_us)
-            ob->fresh_from_us = from;
+        int pending = ob->pending; /* handing back is not a wake-up */
+        want_fresh(ob, from, until);
+        ob->pending = pending;
         pthread_mutex_unlock(&ob->lock);
     }
 }
@@ -341,12 +351,32 @@ static order_outbox *alloc_outbox(const order_outbox_config *cfg)
     ob->direct_group_conn = UINT_MAX;
     ob->pending = 1;       /* a first pass at once: */
     ob->fresh_from_us = 0; /* every unsent row a previous process left */
+    ob->fresh_until_us = INT64_MAX; /* bounded by start_bound() */
     pthread_mutex_init(&ob->lock, NULL);
     pthread_mutex_init(&ob->direct_lock, NULL);
     se_cond_init_monotonic(&ob->cond);
     atomic_init(&ob->failing, 0);
     atomic_init(&ob->relayed, 0);
     return ob;
+}
+
+/* The start-up pass sends the unsent rows earlier processes left, not the
+ * ones this process creates (it XADDs those itself: they would be queued
+ * twice). Bounded by PostgreSQL's clock, which stamps created_at, read
+ * before the service takes its first order. If it cannot be read, the
+ * pass is unbounded (some jobs sent twice; the worker tolerates it). */
+static void start_bound(order_outbox *ob)
+{
+    se_pg_err e;
+    PGresult *r = se_pg_exec_params(ob->pg,
+                                    "SELECT (extract(epoch FROM now()) * 1000000)::bigint",
+                                    0, NULL, 0, &e);
+    if (r != NULL && PQntuples(r) == 1)
+        ob->fresh_until_us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        se_log_warn("outbox_start_bound", "PostgreSQL's clock unread (%s): the first pass "
+                    "sends every unsent row", r == NULL ? e.msg : "no row");
+    PQclear(r);
 }
 
 order_outbox *order_outbox_create(const order_outbox_config *cfg)
@@ -359,6 +389,7 @@ order_outbox *order_outbox_create(const order_outbox_config *cfg)
         free_outbox(ob);
         return NULL;
     }
+    start_bound(ob);
     se_redis_err re; /* fail-fast: NULL only for a bad URL; a down Redis is retried */
     ob->redis = se_redis_create_ex(cfg->redis_url, cfg->redis_timeout_ms, SE_REDIS_FAIL_FAST, &re);
     if (ob->redis != NULL)
@@ -412,7 +443,7 @@ void order_outbox_enqueue(order_outbox *ob, size_t n, const int64_t *ids,
 void order_outbox_sweep_since(order_outbox *ob, int64_t since_us)
 {
     pthread_mutex_lock(&ob->lock);
-    want_fresh(ob, since_us);
+    want_fresh(ob, since_us, INT64_MAX);
     pthread_cond_signal(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
 }

@@ -1418,8 +1418,9 @@ int order_store_transition(order_store *s, int64_t id, int to, const char *charg
  * index scan that stops after `limit` rows whatever the statistics say
  * (with "enqueued_at IS NULL OR enqueued_at < cutoff LIMIT n" the planner
  * seq-scanned the whole outbox as soon as its statistics were stale):
- * fresh rows (unsent, created since $1 microseconds after the epoch; NULL:
- * none) and unsent rows older than redeliver_ms on payment_outbox_unsent,
+ * fresh rows (unsent, created since $1 and before $2 microseconds after the
+ * epoch; $1 NULL: none) and unsent rows older than redeliver_ms on
+ * payment_outbox_unsent,
  * rows sent longer ago than that on payment_outbox_enqueued_at. The locked
  * ids become arrays the UPDATE looks up in payment_outbox_pkey (as a
  * semi-join, IN (subquery), it hashed the batch and seq-scanned the
@@ -1433,6 +1434,7 @@ void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redelive
              "UPDATE payment_outbox b SET enqueued_at = now() WHERE b.order_id = ANY(ARRAY("
              " SELECT order_id FROM payment_outbox WHERE enqueued_at IS NULL"
              " AND created_at >= 'epoch'::timestamptz + $1::bigint * interval '1 microsecond'"
+             " AND created_at < 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'"
              " ORDER BY created_at LIMIT %d FOR UPDATE SKIP LOCKED) || ARRAY("
              " SELECT order_id FROM payment_outbox WHERE enqueued_at IS NULL"
              " AND created_at < now() - interval '%d milliseconds'"
@@ -1444,11 +1446,18 @@ void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redelive
              limit, redeliver_ms, limit, redeliver_ms, limit);
 }
 
+/* "No upper bound" as a time PostgreSQL can add to the epoch: 9999-12-31. */
+#define FRESH_UNBOUNDED_US INT64_C(253402300799000000)
+
 PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms,
-                                   int64_t fresh_from_us, se_pg_err *err)
+                                   int64_t fresh_from_us, int64_t fresh_until_us,
+                                   se_pg_err *err)
 {
-    char sql[1200], from[24];
+    char sql[1300], from[24], until[24];
     order_store_outbox_claim_sql(sql, sizeof sql, limit, redeliver_ms);
-    const char *p[] = {fresh_from_us == INT64_MAX ? NULL : order_id_text(from, fresh_from_us)};
-    return se_pg_exec_prepared(c, sql, 1, p, 0, err);
+    if (fresh_until_us > FRESH_UNBOUNDED_US)
+        fresh_until_us = FRESH_UNBOUNDED_US;
+    const char *p[] = {fresh_from_us == INT64_MAX ? NULL : order_id_text(from, fresh_from_us),
+                       order_id_text(until, fresh_until_us)};
+    return se_pg_exec_prepared(c, sql, 2, p, 0, err);
 }

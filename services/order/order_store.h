@@ -172,8 +172,10 @@ int order_store_transition(order_store *s, int64_t id, int to, const char *charg
 /* ---- outbox (order_outbox.c) ---------------------------------------------------- */
 
 /* Inside the caller's transaction on c: locks up to `limit` outbox rows
- * of each kind - unsent (enqueued_at NULL) and created since fresh_from_us
- * (microseconds since the epoch; INT64_MAX: none of this kind), unsent and
+ * of each kind - unsent (enqueued_at NULL) and created in [fresh_from_us,
+ * fresh_until_us) (microseconds since the epoch, PostgreSQL's clock;
+ * fresh_from_us INT64_MAX: none of this kind; fresh_until_us INT64_MAX: no
+ * upper bound), unsent and
  * created more than redeliver_ms ago, sent more than redeliver_ms ago -
  * with FOR UPDATE SKIP LOCKED (so concurrent relays of other replicas take
  * other rows), sets their enqueued_at to now() and returns them as
@@ -181,10 +183,12 @@ int order_store_transition(order_store *s, int64_t id, int to, const char *charg
  * more is due. Rolling back un-claims them (see order_outbox.c).
  * OWNERSHIP: the caller PQclear()s the result. ON ERROR: NULL, err filled. */
 PGresult *order_store_outbox_claim(se_pg_conn *c, int limit, int redeliver_ms,
-                                   int64_t fresh_from_us, se_pg_err *err);
+                                   int64_t fresh_from_us, int64_t fresh_until_us,
+                                   se_pg_err *err);
 
-/* Its SQL text (limit and redeliver_ms are written into it, fresh_from is
- * its parameter $1: see order_store.c), for the EXPLAIN tests. */
+/* Its SQL text (limit and redeliver_ms are written into it, fresh_from and
+ * fresh_until are its parameters $1, $2: see order_store.c), for the
+ * EXPLAIN tests. */
 void order_store_outbox_claim_sql(char *sql, size_t cap, int limit, int redeliver_ms);
 
 /* Run at the start of every session of the order service's connections.
