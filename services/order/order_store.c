@@ -911,6 +911,23 @@ static int job_start_check(se_pg_conn *c, const char *idt, const char *num, int6
     return rc;
 }
 
+/* The job of order id from row `row` of job_sql / job_start_sql (-1: no
+ * row); `started`: the statement started an attempt (column 4 says whether
+ * it wrote one, column 3 is its number). */
+static int job_result(se_pg_conn *c, const PGresult *r, int row, int64_t id, int started,
+                      Swifteats__V1__PaymentJob **out, se_status *st)
+{
+    if (job_refused(r, row, id, st) != 0)
+        return -1;
+    if (started && strcmp(val(r, row, 4), "t") != 0) {
+        char idt[24];
+        if (job_start_check(c, order_id_text(idt, id), val(r, row, 3), id, st) != 0)
+            return -1;
+    }
+    *out = job_from_row(r, row, id, 3);
+    return 0;
+}
+
 int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
                             Swifteats__V1__PaymentJob **out, se_status *st)
 {
@@ -924,14 +941,8 @@ int order_store_payment_job(order_store *s, int64_t id, int start_attempt,
                                       SE_PG_IDEMPOTENT, st)
                                 : run(c, "reading the payment job", job_sql, 1, p,
                                       SE_PG_IDEMPOTENT, st);
-    int rc = -1;
-    if (r != NULL && job_refused(r, PQntuples(r) > 0 ? 0 : -1, id, st) == 0) {
-        rc = 0;
-        if (start_attempt && strcmp(val(r, 0, 4), "t") != 0)
-            rc = job_start_check(c, idt, val(r, 0, 3), id, st);
-        if (rc == 0)
-            *out = job_from_row(r, 0, id, 3);
-    }
+    int rc = r == NULL ? -1
+                       : job_result(c, r, PQntuples(r) > 0 ? 0 : -1, id, start_attempt, out, st);
     PQclear(r);
     se_pg_pool_release(s->pay_pg, c);
     return rc;
@@ -1292,20 +1303,10 @@ static void start_params(const payment_batch *b, size_t i, attempt_text *t, cons
     p[0] = order_id_text(t->id, b->ids[i]);
 }
 
-/* Entry i from jobs_start_sql's row (as order_store_payment_job does). */
 static int start_result(se_pg_conn *c, const PGresult *r, const payment_batch *b, size_t i,
                         int row)
 {
-    int64_t id = b->ids[i];
-    if (job_refused(r, row, id, &b->st[i]) != 0)
-        return -1;
-    if (strcmp(val(r, row, 4), "t") != 0) {
-        char idt[24];
-        if (job_start_check(c, order_id_text(idt, id), val(r, row, 3), id, &b->st[i]) != 0)
-            return -1;
-    }
-    b->jobs[i] = job_from_row(r, row, id, 3);
-    return 0;
+    return job_result(c, r, row, b->ids[i], 1, &b->jobs[i], &b->st[i]);
 }
 
 void order_store_start_payment_jobs(order_store *s, const int64_t *ids, size_t n, int *rc,
