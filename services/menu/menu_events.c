@@ -283,6 +283,12 @@ static void handle_message(void *arg, const redisReply *rep)
         unsigned what = event_what(e);
         if (ev->cfg.on_remote)
             ev->cfg.on_remote(ev->cfg.arg, e->restaurant_id, what);
+        /* `complete` describes the stream it travels on, so a relayed reset
+         * (another replica could not publish) carries ours: subscribed, or
+         * we would not have heard it. Left as published (false), it told
+         * the gateways to stop caching until our next re-subscription. */
+        if (e->reset)
+            e->complete = complete(ev);
         fan_out(ev, e);
     }
     swifteats__v1__menu_change_event__free_unpacked(e, NULL);

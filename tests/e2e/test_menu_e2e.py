@@ -93,7 +93,9 @@ def warm(gw, path, seconds=15.0):
         line = gw.wait_event("http_access", pred=lambda l: l.get("request_id") == rid)
         if line.get("rpc_status") == "edge_hit":
             return r
-    raise AssertionError("%s never became an edge hit on %s" % (path, gw.name))
+    resets = gw.events("edge_cache_reset")[-5:]
+    raise AssertionError("%s never became an edge hit on %s; its last edge cache resets: %s"
+                         % (path, gw.name, resets))
 
 
 # ---- reads ------------------------------------------------------------------

@@ -614,6 +614,40 @@ START_TEST(watch_resets_when_redis_goes_and_returns)
 }
 END_TEST
 
+/* A replica that could not publish a change later publishes a reset for
+ * the others; relayed to our watchers it must say complete (this stream
+ * still carries every replica's writes), or gateways stop caching until
+ * our next re-subscription (seen in e2e_menu after a Redis restart). */
+START_TEST(watch_relays_a_published_reset_as_complete)
+{
+    wait_subscribed(mt_svc);
+    se_stream *s = open_watch();
+    Swifteats__V1__MenuChangeEvent *e = next_event(s);
+    ck_assert(e->reset && e->complete);
+    se_msg_free(&e->base);
+
+    Swifteats__V1__MenuChangeEvent reset = SWIFTEATS__V1__MENU_CHANGE_EVENT__INIT;
+    reset.reset = 1; /* as settle_reset publishes it: complete unset */
+    reset.origin = "another-replica";
+    uint8_t buf[128];
+    size_t len = protobuf_c_message_pack(&reset.base, buf);
+    const char *url = se_test_env_url("SE_REDIS_URL");
+    redisContext *c = redisConnect("127.0.0.1", atoi(strrchr(url, ':') + 1));
+    ck_assert_msg(c != NULL && !c->err, "redis connect");
+    redisReply *r = redisCommand(c, "PUBLISH %s %b", MENU_EVENTS_CHANNEL, buf, len);
+    ck_assert_msg(r != NULL && r->type == REDIS_REPLY_INTEGER, "PUBLISH");
+    freeReplyObject(r);
+    redisFree(c);
+
+    e = next_event(s);
+    ck_assert(e->reset);
+    ck_assert_str_eq(e->origin, "another-replica");
+    ck_assert(e->complete);
+    se_msg_free(&e->base);
+    se_stream_close(s);
+}
+END_TEST
+
 Suite *menu_service_suite(void)
 {
     Suite *s = suite_create("menu_service");
@@ -641,6 +675,7 @@ Suite *menu_service_suite(void)
     tcase_add_test(tc, watch_starts_with_reset_then_sees_each_write);
     tcase_add_test(tc, watch_sees_writes_of_another_replica);
     tcase_add_test(tc, watch_resets_when_redis_goes_and_returns);
+    tcase_add_test(tc, watch_relays_a_published_reset_as_complete);
     suite_add_tcase(s, tc);
     return s;
 }
