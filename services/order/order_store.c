@@ -1150,11 +1150,11 @@ static int has_duplicate(const int64_t *ids, size_t n)
     return 0;
 }
 
-/* Row of r whose column `col` is order `id`, or -1 (r has <= 128 rows). */
-static int row_of(const PGresult *r, int col, int64_t id)
+/* Index of id in row_ids[0..n), or -1 (n <= 128: a scan is cheap). */
+static int row_of(const int64_t *row_ids, int n, int64_t id)
 {
-    for (int i = 0; i < PQntuples(r); i++)
-        if (i64(r, i, col) == id)
+    for (int i = 0; i < n; i++)
+        if (row_ids[i] == id)
             return i;
     return -1;
 }
@@ -1249,8 +1249,12 @@ static void batch_run(order_store *s, const payment_batch *b)
                       SE_PG_IDEMPOTENT, &cst);
     for (int k = 0; k < b->nparams; k++)
         free(arr[k]);
+    int64_t row_ids[ORDER_STORE_BATCH_MAX];
+    int rows = r != NULL && PQntuples(r) <= ORDER_STORE_BATCH_MAX ? PQntuples(r) : 0;
+    for (int k = 0; k < rows; k++)
+        row_ids[k] = i64(r, k, b->id_col);
     for (size_t i = 0; r != NULL && i < b->n; i++)
-        b->rc[i] = b->result(c, r, b, i, row_of(r, b->id_col, b->ids[i]));
+        b->rc[i] = b->result(c, r, b, i, row_of(row_ids, rows, b->ids[i]));
     PQclear(r);
     se_pg_pool_release(s->pay_pg, c);
     if (r == NULL && cst.code != GRPC_STATUS_UNAVAILABLE)
