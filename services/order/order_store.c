@@ -1277,8 +1277,9 @@ static int record_result(se_pg_conn *c, const PGresult *r, const payment_batch *
                          int row)
 {
     attempt_text t;
-    const char *p[9];
-    attempt_params(b->reports[i], &t, p);
+    const char *p[9] = {0};
+    if (row < 0) /* only attempt_unchanged reads the parameters' text again */
+        attempt_params(b->reports[i], &t, p);
     return attempt_result(c, r, row, 1, p, b->ids[i], &b->attempts[i], &b->st[i]);
 }
 
