@@ -168,9 +168,8 @@ static int currency_ok(const char *c)
     return 1;
 }
 
-/* Checks the fields in declaration order; answers the call and returns -1
- * on the first bad one. */
-/* Why req is not a valid Charge (into why), or 0 when it is. */
+/* Checks the fields in declaration order: -1 with why the first bad one is
+ * wrong (into why), or 0 when req is a valid Charge. */
 static int charge_request_check(const Swifteats__V1__ChargeRequest *req, char *why, size_t n)
 {
     size_t kl = strlen(req->idempotency_key);
